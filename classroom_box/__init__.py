@@ -1,0 +1,3 @@
+"""classroom-box: an offline-first classroom appliance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from classroom_box.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""One settings table: every knob of the box, read from `CLASSROOM_BOX_*` and overridden by CLI flags.
+
+Keeping name, type, default and help in one table means `serve --help`, the environment and the
+README cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CLASSROOM_BOX_"
+
+
+def default_data_dir() -> Path:
+    """A per-user data dir (XDG on Linux) so a laptop install needs no root."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "classroom-box"
+
+
+def parse_bool(text: str) -> bool:
+    """Strict booleans: a typo in an env file should fail loudly, not silently mean False."""
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _opt_path(text: str) -> Path | None:
+    return Path(text) if text else None
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("host", str, "address to listen on"),
+    Setting("port", int, "TCP port to listen on"),
+    Setting("data_dir", Path, "directory holding the SQLite database and the box's secrets"),
+    Setting("name", str, "room name shown to students and advertised over mDNS"),
+    Setting("replay_window", float, "hours of events kept for reconnecting clients"),
+    Setting("log_level", str, "DEBUG, INFO, WARNING or ERROR"),
+    Setting("mdns", parse_bool, "advertise the box over mDNS (false: --no-mdns)"),
+    Setting("mdns_interface", str, "comma-separated interface addresses for mDNS (default: LAN)"),
+    Setting("tls_cert", _opt_path, "PEM certificate: serve HTTPS"),
+    Setting("tls_key", _opt_path, "PEM private key for --tls-cert"),
+    Setting("teacher_session_hours", float, "hours a teacher login stays valid"),
+    Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    data_dir: Path = field(default_factory=default_data_dir)
+    name: str = "Classroom"
+    replay_window: float = 24.0
+    log_level: str = "INFO"
+    mdns: bool = True
+    mdns_interface: str = ""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    teacher_session_hours: float = 12.0
+    public_host: str = ""
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "classroom-box.db"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = environ.get(ENV_PREFIX + setting.name.upper())
+            if raw is not None and raw != "":
+                try:
+                    values[setting.name] = setting.parse(raw)
+                except ValueError as exc:
+                    raise SystemExit(f"{ENV_PREFIX}{setting.name.upper()}: {exc}") from exc
+        return cls(**values)
+
+
+def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
+    """Add one flag per setting; defaults stay None so the environment is not overridden."""
+    for setting in SETTINGS:
+        if only is not None and setting.name not in only:
+            continue
+        flag = "--" + setting.name.replace("_", "-")
+        env = ENV_PREFIX + setting.name.upper()
+        if setting.parse is parse_bool:
+            parser.add_argument(
+                flag, dest=setting.name, action=argparse.BooleanOptionalAction, default=None,
+                help=f"{setting.help} [env {env}]",
+            )
+        else:
+            parser.add_argument(
+                flag, dest=setting.name, type=setting.parse, default=None,
+                help=f"{setting.help} [env {env}]",
+            )
+
+
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Environment first, then any flag given on the command line."""
+    base = Settings.from_env(environ)
+    names = {f.name for f in fields(Settings)}
+    given = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    return base.with_overrides(**given)
