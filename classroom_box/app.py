@@ -1,0 +1,177 @@
+"""How it is wired: `create_app(settings)` builds a fresh box (Quart + Socket.IO) with no globals.
+
+Start-up and shutdown live in Quart's `before_serving`/`after_serving`, which `socketio.ASGIApp`
+forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that reason).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from quart import Quart, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from classroom_box.api import error_response, install_routes
+from classroom_box.classes import Classes
+from classroom_box.config import Settings
+from classroom_box.events import EventLog
+from classroom_box.lectures import Lectures, section_state
+from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
+from classroom_box.ratelimit import FailureThrottle
+from classroom_box.realtime import ClassroomManager, Realtime
+from classroom_box.scheduler import Scheduler
+from classroom_box.store import Store
+from classroom_box.urls import join_url_maker
+from classroom_box.validation import ApiError
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+PRUNE_EVERY = 600.0
+
+
+@dataclass
+class SetupToken:
+    """The one-time link for creating the first teacher; forgotten once used."""
+
+    value: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    def check(self, token: str) -> bool:
+        return self.value is not None and secrets.compare_digest(self.value, token)
+
+    def consume(self) -> None:
+        self.value = None
+
+
+@dataclass
+class Box:
+    """Everything one running box owns; hung on the Quart app as config['BOX']."""
+
+    settings: Settings
+    store: Store
+    events: EventLog
+    lectures: Lectures
+    classes: Classes
+    realtime: Realtime
+    scheduler: Scheduler
+    setup: SetupToken = field(default_factory=SetupToken)
+    login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    join_throttle: FailureThrottle = field(
+        default_factory=lambda: FailureThrottle(free=10, max_delay=60))
+    _pruner: asyncio.Task[None] | None = None
+
+    async def lecture_state(self, sections: list[int]) -> dict[str, Any]:
+        async with self.store.read() as tx:
+            state = await section_state(tx, sections)
+            return {**state, "seq": await self.events.high_seq(tx)}
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.realtime.start()
+        await self.scheduler.start()
+        self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
+
+    async def stop(self) -> None:
+        if self._pruner:
+            self._pruner.cancel()
+        await self.scheduler.stop()
+        await self.realtime.stop()
+        await self.store.close()
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                removed = await self.events.prune(self.settings.replay_window * 3600)
+                if removed:
+                    log.info("pruned %d events older than the replay window", removed)
+            except Exception:
+                log.exception("pruning the event log failed")
+            await asyncio.sleep(PRUNE_EVERY)
+
+
+def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
+    store = Store(settings.db_path)
+    events = EventLog(store)
+    lectures = Lectures(store, events)
+    classes = Classes(store, join_url_maker(settings))
+    realtime = Realtime(store, events, classes, sio, manager)
+    events.publish = realtime.publish
+    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures))
+
+
+def create_app(settings: Settings) -> socketio.ASGIApp:
+    manager = ClassroomManager()
+    sio = socketio.AsyncServer(
+        async_mode="asgi", client_manager=manager, cors_allowed_origins=None,
+        max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20,
+    )
+    box = build_box(settings, sio, manager)
+    app = Quart(__name__, static_folder=None)
+    app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
+                      JSON_SORT_KEYS=False)
+    app.secret_key = settings_secret(settings)
+    app.register_blueprint(install_routes())
+    app.register_blueprint(pages)
+    _install_hooks(app, box)
+    asgi = socketio.ASGIApp(sio, other_asgi_app=app)
+    asgi.box = box  # type: ignore[attr-defined]
+    asgi.quart = app  # type: ignore[attr-defined]
+    return asgi
+
+
+def settings_secret(settings: Settings) -> str:
+    """Generated on first start and kept in the data dir (0600): never a hard-coded default."""
+    path = settings.data_dir / "secret_key"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            with open(path, "x", encoding="ascii") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+    return path.read_text(encoding="ascii").strip()
+
+
+def _install_hooks(app: Quart, box: Box) -> None:
+    app.before_serving(box.start)
+    app.after_serving(box.stop)
+
+    @app.before_request
+    async def same_origin_only() -> Response | None:
+        """CSRF: a state-changing request must be JSON and, if it says where from, from us."""
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        origin = request.headers.get("Origin")
+        if origin and origin.split("://", 1)[-1] != request.host:
+            return error_response(ApiError(403, "cross_origin", "cross-site request refused"))
+        if request.path.startswith("/api/") and request.mimetype != "application/json":
+            return error_response(ApiError(415, "json_required", "send JSON"))
+        return None
+
+    @app.after_request
+    async def security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.errorhandler(ApiError)
+    async def api_error(exc: ApiError) -> Response:
+        return error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        response = jsonify({"error": {"code": code, "message": exc.description or exc.name}})
+        response.status_code = exc.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    async def unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        response = jsonify({"error": {"code": "internal", "message": "internal error"}})
+        response.status_code = 500
+        return response

@@ -1,0 +1,136 @@
+"""What happened, in what order: the durable event log behind every broadcast.
+
+`append()` runs inside the caller's write transaction, so the state change and its event commit
+together; publication is an after-commit hook, so nothing is emitted that is not on disk and
+events are published in `seq` order. The publisher is injected: this module never imports sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from classroom_box.store import Store, Tx
+
+EVENT_TYPES = (
+    "lecture_started",
+    "lecture_scheduled",
+    "lecture_ended",
+    "lecture_cancelled",
+    "lecture_duration_update",
+    "lecture_progress_update",
+)
+
+
+def classroom_room(class_id: int, section_id: int) -> str:
+    return f"classroom:{class_id}:{section_id}"
+
+
+def teacher_room(user_id: int) -> str:
+    return f"teacher:{user_id}"
+
+
+@dataclass(frozen=True)
+class Event:
+    seq: int
+    room: str
+    teacher_id: int
+    type: str
+    payload: dict[str, Any]  # includes "seq"
+
+    @property
+    def rooms(self) -> tuple[str, str]:
+        """Who hears it: the section's room and the owning teacher's room."""
+        return (self.room, teacher_room(self.teacher_id))
+
+
+Publisher = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a reconnecting client needs: the missed events, or why it cannot have them."""
+
+    recovered: bool
+    events: list[Event]
+    high_seq: int
+
+
+class EventLog:
+    def __init__(self, store: Store, publish: Publisher | None = None) -> None:
+        self.store = store
+        self.publish: Publisher = publish or (lambda event: None)
+
+    async def append(
+        self, tx: Tx, *, class_id: int, section_id: int, teacher_id: int, type: str,
+        payload: dict[str, Any],
+    ) -> Event:
+        assert type in EVENT_TYPES, type
+        room = classroom_room(class_id, section_id)
+        body = {**payload, "class_id": class_id, "section_id": section_id}
+        cursor = await tx.execute(
+            "INSERT INTO events (room, teacher_id, type, payload, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (room, teacher_id, type, json.dumps(body, separators=(",", ":")), time.time()),
+        )
+        seq = int(cursor.lastrowid or 0)
+        event = Event(seq, room, teacher_id, type, {**body, "seq": seq})
+        tx.after_commit.append(lambda: self.publish(event))
+        return event
+
+    @staticmethod
+    async def high_seq(tx: Tx) -> int:
+        """The newest seq ever assigned (sqlite_sequence survives pruning)."""
+        row = await tx.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    async def pruned_through(tx: Tx) -> int:
+        row = await tx.one("SELECT value FROM meta WHERE key = 'pruned_through'")
+        return int(row[0]) if row else 0
+
+    async def since(
+        self, tx: Tx, last_seq: object, rooms: list[str], teacher_id: int | None
+    ) -> Replay:
+        """Events after `last_seq` for these rooms, read in the caller's snapshot.
+
+        Anything that is not a usable position (not an int, negative, newer than this box, or
+        older than what was pruned) means "no recovery": the caller sends the full state.
+        """
+        high = await self.high_seq(tx)
+        usable = (
+            type(last_seq) is int
+            and 0 <= last_seq <= high
+            and last_seq >= await self.pruned_through(tx)
+        )
+        if not usable:
+            return Replay(False, [], high)
+        marks = ",".join("?" * len(rooms)) or "NULL"
+        rows = await tx.all(
+            f"SELECT seq, room, teacher_id, type, payload FROM events WHERE seq > ? AND seq <= ?"
+            f" AND (room IN ({marks}) OR teacher_id = ?) ORDER BY seq",
+            (last_seq, high, *rooms, teacher_id if teacher_id is not None else -1),
+        )
+        events = [
+            Event(r[0], r[1], r[2], r[3], {**json.loads(r[4]), "seq": r[0]}) for r in rows
+        ]
+        return Replay(True, events, high)
+
+    async def prune(self, older_than_seconds: float) -> int:
+        """Drop events past the replay window and remember how far, so stale clients redraw."""
+        cutoff = time.time() - older_than_seconds
+        async with self.store.write() as tx:
+            row = await tx.one("SELECT MAX(seq) FROM events WHERE created_at < ?", (cutoff,))
+            through = int(row[0]) if row and row[0] is not None else 0
+            if not through:
+                return 0
+            cur = await tx.execute("DELETE FROM events WHERE seq <= ?", (through,))
+            await tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('pruned_through', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (str(through),),
+            )
+            return cur.rowcount

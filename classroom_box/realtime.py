@@ -1,0 +1,330 @@
+"""What does a socket see? Connect auth, rooms, replay-then-live, presence and rate limits.
+
+Ordering is the whole point here. Events reach this module through `publish()`, which the store
+calls after each commit, still under the write lock, so the dispatcher queue holds events in seq
+order and one dispatcher task sends them in that order. A connecting client is first marked
+`syncing`: the fan-out parks its live events in a per-client buffer while the client is sent its
+replay (read in one snapshot) and `state_sync`; then the buffer is drained, dropping anything the
+snapshot already covered, and the client goes live. No event is lost, none is sent twice, and
+nothing overtakes the replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
+
+from classroom_box.auth import Principal, principal_for
+from classroom_box.classes import Classes
+from classroom_box.events import Event, EventLog, classroom_room, teacher_room
+from classroom_box.lectures import section_state
+from classroom_box.ratelimit import TokenBucket
+from classroom_box.store import Store
+from classroom_box.validation import ApiError, Field, validate
+
+log = logging.getLogger(__name__)
+COOKIE_NAME = "cb_session"
+NAMESPACE = "/"
+ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
+
+
+class ClassroomManager(socketio.AsyncManager):
+    """Fan-out with one encode per event and one awaited send per recipient (no task each).
+
+    Recipients still replaying their missed events get the event parked in their buffer instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.syncing: dict[str, list[Event]] = {}
+
+    def encode(self, event: str, data: Any) -> list[eio_packet.Packet]:
+        pkt = self.server.packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[event, data])
+        encoded = pkt.encode()
+        return [eio_packet.Packet(eio_packet.MESSAGE, p)
+                for p in (encoded if isinstance(encoded, list) else [encoded])]
+
+    async def fanout(self, event: Event) -> int:
+        packets = self.encode(event.type, event.payload)
+        sent = 0
+        for sid, eio_sid in list(self.get_participants(NAMESPACE, list(event.rooms))):
+            parked = self.syncing.get(sid)
+            if parked is not None:
+                parked.append(event)
+                continue
+            for p in packets:
+                await self.server._send_eio_packet(eio_sid, p)
+            sent += 1
+        return sent
+
+    async def send_to(self, sid: str, event: str, data: Any) -> None:
+        eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
+        if eio_sid is None:
+            return
+        for p in self.encode(event, data):
+            await self.server._send_eio_packet(eio_sid, p)
+
+
+@dataclass
+class Conn:
+    principal: Principal
+    address: str
+    rooms: set[str]
+    bucket: TokenBucket
+    strikes: int = 0
+
+
+@dataclass
+class Presence:
+    """Who is online, per section: student id -> number of open sockets (two tabs count once)."""
+
+    sockets: dict[int, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    names: dict[int, str] = field(default_factory=dict)
+
+    def add(self, section_id: int, student_id: int, name: str) -> bool:
+        counts = self.sockets[section_id]
+        counts[student_id] = counts.get(student_id, 0) + 1
+        self.names[student_id] = name
+        return counts[student_id] == 1
+
+    def remove(self, section_id: int, student_id: int) -> bool:
+        counts = self.sockets[section_id]
+        counts[student_id] = counts.get(student_id, 1) - 1
+        if counts[student_id] <= 0:
+            del counts[student_id]
+            return True
+        return False
+
+    def roster(self, section_id: int) -> list[dict[str, Any]]:
+        ids = sorted(self.sockets.get(section_id, {}))
+        return [{"id": i, "name": self.names.get(i, "")} for i in ids]
+
+
+def cookie_token(environ: dict[str, Any]) -> str | None:
+    raw = environ.get("HTTP_COOKIE", "")
+    if not raw:
+        return None
+    try:
+        morsel = SimpleCookie(raw).get(COOKIE_NAME)
+    except Exception:  # a malformed cookie header is the client's problem, not a crash
+        return None
+    return morsel.value if morsel else None
+
+
+class Realtime:
+    def __init__(self, store: Store, events: EventLog, classes: Classes,
+                 sio: socketio.AsyncServer, manager: ClassroomManager,
+                 max_per_address: int = 200) -> None:
+        self.store, self.events, self.classes = store, events, classes
+        self.sio, self.manager = sio, manager
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.conns: dict[str, Conn] = {}
+        self.presence = Presence()
+        self.per_address: dict[str, int] = defaultdict(int)
+        self.max_per_address = max_per_address
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._register()
+
+    # --- the live path -------------------------------------------------------------------
+    def publish(self, event: Event) -> None:
+        """Called after commit, under the write lock: the queue is in seq order."""
+        self.queue.put_nowait(event)
+
+    async def start(self) -> None:
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="event-dispatcher")
+
+    async def stop(self) -> None:
+        if self._dispatcher:
+            await self.queue.join()
+            self._dispatcher.cancel()
+
+    async def _dispatch(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                await self.manager.fanout(event)
+            except Exception:
+                log.exception("fan-out of seq %s failed", event.seq)
+            finally:
+                self.queue.task_done()
+
+    # --- connect, replay, state ------------------------------------------------------------
+    def _register(self) -> None:
+        self.sio.on("connect", self.on_connect)
+        self.sio.on("disconnect", self.on_disconnect)
+        for name in ("join_classroom", "leave_classroom", "teacher_connect", "student_connect"):
+            self.sio.on(name, self._guarded(name, getattr(self, "on_" + name)))
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        auth = auth if isinstance(auth, dict) else {}
+        principal = await principal_for(self.store, auth.get("token") or cookie_token(environ))
+        if principal is None:
+            raise socketio.exceptions.ConnectionRefusedError("authentication required")
+        address = client_address(environ)
+        if self.per_address[address] >= self.max_per_address:
+            raise socketio.exceptions.ConnectionRefusedError("too many connections")
+        self.per_address[address] += 1
+        rooms = await self._rooms_for(principal)
+        self.manager.syncing[sid] = []  # before entering rooms: nothing can slip past
+        for room in rooms:
+            await self.sio.enter_room(sid, room)
+        self.conns[sid] = Conn(principal, address, rooms, TokenBucket(rate=5, burst=20))
+        if principal.kind == "student":
+            assert principal.section_id is not None
+            if self.presence.add(principal.section_id, principal.id, principal.name):
+                await self._announce_count(principal.class_id or 0, principal.section_id)
+        self.sio.start_background_task(self._sync, sid, auth.get("last_seq"))
+
+    async def _rooms_for(self, principal: Principal) -> set[str]:
+        if principal.kind == "teacher":
+            return {teacher_room(principal.id)}
+        assert principal.class_id is not None and principal.section_id is not None
+        return {classroom_room(principal.class_id, principal.section_id)}
+
+    async def _sections_of(self, conn: Conn) -> list[int]:
+        if conn.principal.kind == "teacher":
+            return [s for _, s in await self.classes.teacher_sections(conn.principal.id)]
+        return [conn.principal.section_id or 0]
+
+    async def _sync(self, sid: str, last_seq: object) -> None:
+        """Replay, then state_sync, then drain what arrived meanwhile, then go live."""
+        try:
+            await self._wait_connected(sid)
+            conn = self.conns.get(sid)
+            if conn is None:
+                return
+            teacher_id = conn.principal.id if conn.principal.kind == "teacher" else None
+            sections = await self._sections_of(conn)
+            async with self.store.read() as tx:  # one snapshot for replay and state
+                replay = await self.events.since(tx, last_seq, sorted(conn.rooms), teacher_id)
+                state = await section_state(tx, sections)
+            for event in replay.events:
+                await self.manager.send_to(sid, event.type, event.payload)
+            await self.manager.send_to(
+                sid, "state_sync", {"seq": replay.high_seq, "recovered": replay.recovered, **state})
+            await self._drain(sid, replay.high_seq)
+        finally:
+            self.manager.syncing.pop(sid, None)
+
+    async def _drain(self, sid: str, covered: int) -> None:
+        parked = self.manager.syncing.get(sid)
+        while parked:
+            event = parked.pop(0)
+            if event.seq > covered:
+                await self.manager.send_to(sid, event.type, event.payload)
+        # No await between the last check and this pop: the next event goes out live.
+        self.manager.syncing.pop(sid, None)
+
+    async def _wait_connected(self, sid: str) -> None:
+        for _ in range(100):
+            if self.manager.is_connected(sid, NAMESPACE) or sid not in self.conns:
+                return
+            await asyncio.sleep(0.01)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.manager.syncing.pop(sid, None)
+        conn = self.conns.pop(sid, None)
+        if conn is None:
+            return
+        self.per_address[conn.address] -= 1
+        if self.per_address[conn.address] <= 0:
+            del self.per_address[conn.address]
+        p = conn.principal
+        if p.kind == "student" and p.section_id is not None:
+            if self.presence.remove(p.section_id, p.id):
+                await self._announce_count(p.class_id or 0, p.section_id)
+
+    async def _announce_count(self, class_id: int, section_id: int) -> None:
+        section = await self.classes.section(section_id)
+        if section is None:
+            return
+        roster = self.presence.roster(section_id)
+        await self.sio.emit(
+            "student_count",
+            {"class_id": class_id, "section_id": section_id, "count": len(roster),
+             "students": roster},
+            room=teacher_room(section["teacher_id"]),
+        )
+
+    def roster(self, section_id: int) -> list[dict[str, Any]]:
+        return self.presence.roster(section_id)
+
+    async def disconnect_token(self, hashed: str) -> None:
+        """Logout revokes the token: its open sockets go too."""
+        for sid, conn in list(self.conns.items()):
+            if conn.principal.token_hash == hashed:
+                await self.sio.disconnect(sid)
+
+    # --- client -> server events -----------------------------------------------------------
+    def _guarded(self, name: str, handler: Any) -> Any:
+        """Rate-limit, then run; any ApiError becomes a negative ack, never a crash."""
+
+        async def run(sid: str, data: Any = None) -> dict[str, Any]:
+            conn = self.conns.get(sid)
+            if conn is None:
+                return {"ok": False, "error": "not connected"}
+            if not conn.bucket.take(time.monotonic()):
+                conn.strikes += 1
+                if conn.strikes > 20:
+                    log.warning("disconnecting %s (%s): event flood", sid, conn.address)
+                    await self.sio.disconnect(sid)
+                return {"ok": False, "error": "rate limited: slow down"}
+            try:
+                return await handler(conn, sid, data)
+            except ApiError as exc:
+                return {"ok": False, "error": exc.message}
+
+        run.__name__ = name
+        return run
+
+    async def _room_for_request(self, conn: Conn, data: Any) -> str:
+        req = validate(data, ROOM_SCHEMA)
+        p = conn.principal
+        if p.kind == "student":
+            if (req["class_id"], req["section_id"]) != (p.class_id, p.section_id):
+                raise ApiError(403, "forbidden", "students may only join their own section")
+        else:
+            owned = await self.classes.teacher_sections(p.id)
+            if (req["class_id"], req["section_id"]) not in owned:
+                raise ApiError(403, "forbidden", "that class belongs to another teacher")
+        return classroom_room(req["class_id"], req["section_id"])
+
+    async def on_join_classroom(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
+        room = await self._room_for_request(conn, data)
+        if room not in conn.rooms:
+            conn.rooms.add(room)
+            await self.sio.enter_room(sid, room)
+        return {"ok": True, "room": room}
+
+    async def on_leave_classroom(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
+        room = await self._room_for_request(conn, data)
+        conn.rooms.discard(room)
+        await self.sio.leave_room(sid, room)
+        return {"ok": True, "room": room}
+
+    async def on_teacher_connect(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
+        if conn.principal.kind != "teacher":
+            raise ApiError(403, "forbidden", "not a teacher")
+        return {"ok": True, "user_id": conn.principal.id, "rooms": sorted(conn.rooms)}
+
+    async def on_student_connect(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
+        p = conn.principal
+        if p.kind != "student":
+            raise ApiError(403, "forbidden", "not a student")
+        return {"ok": True, "student_id": p.id, "class_id": p.class_id,
+                "section_id": p.section_id, "rooms": sorted(conn.rooms)}
+
+
+def client_address(environ: dict[str, Any]) -> str:
+    scope = environ.get("asgi.scope") or {}
+    client = scope.get("client") if isinstance(scope, dict) else None
+    return str(client[0]) if client else str(environ.get("REMOTE_ADDR", "unknown"))
