@@ -111,7 +111,11 @@ async def running_box(tmp_path: Path, **overrides: Any) -> AsyncIterator[Running
     task = asyncio.create_task(server.serve())
     await wait_for(lambda: server.started, timeout=10)
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async def forget_cookies(response: httpx.Response) -> None:
+        http.cookies.clear()  # every actor authenticates explicitly (bearer); no shared jar
+
+    async with httpx.AsyncClient(base_url=url, timeout=10,
+                                 event_hooks={"response": [forget_cookies]}) as http:
         running = RunningBox(url, settings, app, http)
         try:
             yield running

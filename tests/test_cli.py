@@ -1,0 +1,76 @@
+"""The CLI as IT types it: teacher add/list, --version, and serve's banner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from classroom_box import __version__
+from tests.process import BoxProcess
+
+
+def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "classroom_box", *args], input=stdin,
+                          text=True, capture_output=True, timeout=60)
+
+
+def test_version() -> None:
+    assert cli("--version").stdout.strip() == f"classroom-box {__version__}"
+
+
+def test_teacher_add_reads_stdin_and_login_works(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    added = cli("teacher", "add", "maria", "--data-dir", str(data), stdin="s3cret-pass\n")
+    assert added.returncode == 0, added.stderr
+    dup = cli("teacher", "add", "MARIA", "--data-dir", str(data), stdin="s3cret-pass\n")
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+    short = cli("teacher", "add", "x", "--data-dir", str(data), stdin="short\n")
+    assert short.returncode == 2
+    listing = cli("teacher", "list", "--data-dir", str(data))
+    assert "maria" in listing.stdout and "x\t" not in listing.stdout
+    box = BoxProcess(data).start()
+    try:
+        r = httpx.post(box.url + "/api/auth/login",
+                       json={"username": "maria", "password": "s3cret-pass"})
+        assert r.status_code == 200 and r.json()["user"]["role"] == "teacher"
+    finally:
+        box.stop()
+    banner = box.log.read_text()
+    assert f"{box.url}/teacher" in banner and "setup?token=" not in banner
+
+
+def test_serve_prints_setup_link_on_first_start(tmp_path: Path) -> None:
+    box = BoxProcess(tmp_path / "data").start()
+    try:
+        text = box.log.read_text()
+        assert "/setup?token=" in text
+        token = text.split("/setup?token=")[1].split()[0]
+        r = httpx.post(box.url + "/api/setup", json={"token": token, "username": "first",
+                                                     "password": "first-pass"})
+        assert r.status_code == 201
+    finally:
+        # uvicorn re-raises SIGTERM after its graceful shutdown; systemd counts that as clean
+        assert box.stop() in (0, -15)
+    assert "Application shutdown complete" in box.log.read_text()
+
+
+def test_env_vars_configure_serve(tmp_path: Path) -> None:
+    import os
+
+    from tests.helpers import free_port
+    port = free_port()
+    env = {**os.environ, "CLASSROOM_BOX_PORT": str(port), "CLASSROOM_BOX_HOST": "127.0.0.1",
+           "CLASSROOM_BOX_DATA_DIR": str(tmp_path / "d"), "CLASSROOM_BOX_NAME": "Room 12",
+           "CLASSROOM_BOX_MDNS": "false"}
+    proc = subprocess.Popen([sys.executable, "-m", "classroom_box", "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""
+        assert "Room 12" in first and str(port) in first
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert (tmp_path / "d" / "classroom-box.db").exists() or proc.returncode is not None
