@@ -41,7 +41,8 @@ def run_bench(*args: str) -> list[dict[str, Any]]:
     """Run scripts/bench and return its JSON lines; fail with its stderr on a non-zero exit."""
     proc = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True,
                           timeout=600, cwd=REPO)
-    assert proc.returncode == 0, f"scripts/bench exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"scripts/bench exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
