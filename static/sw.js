@@ -1,8 +1,8 @@
 /**
  * sw.js — service worker: keeps the app shell so the pages open when the box is unreachable.
  *
- * Served at /sw.js (scope "/"). Only registered in a secure context (HTTPS or localhost); on plain
- * plain-HTTP LAN addresses browsers don't allow service workers and the pages work without this file.
+ * Served at /sw.js (scope "/"). Only registered in a secure context (HTTPS or localhost); on a
+ * plain-HTTP LAN address browsers don't allow service workers and the pages work without this file.
  *
  * Strategy: network first (the box is on the LAN, so this is fast and a deployed update shows at
  * once), falling back to the cached copy when the box can't be reached. Live data never goes
