@@ -255,6 +255,11 @@ export function createStream(opts) {
       withCredentials: true,
       // Called by socket.io-client on EVERY connection attempt: each retry sends the newest seq.
       auth: (cb) => {
+        // A new connection starts here, before any of its packets: the replay and state_sync of
+        // this connection may be delivered *before* the "connect" event (socket.io-client buffers
+        // packets that arrive ahead of the CONNECT ack and flushes them first), so reset here.
+        replaying = true;
+        synced = false;
         const a = {};
         if (lastSeq !== null) a.last_seq = lastSeq;
         if (opts.token) a.token = opts.token;
@@ -268,8 +273,6 @@ export function createStream(opts) {
 
     socket.on("connect", () => {
       failures = 0;
-      replaying = true;
-      synced = false;
       if (opts.hello) {
         socket.timeout(5000).emit(opts.hello, {}, () => {
           /* ack or timeout: presence is best effort, the stream does not depend on it */

@@ -22,6 +22,7 @@ let state = { live: [], scheduled: [], ended: [] };
 /** section_id -> panel record */
 const panels = new Map();
 let uid = 0;
+let tickTimer = 0;
 const nextId = (p) => `${p}-${++uid}`;
 
 // ---------------------------------------------------------------- small form helpers
@@ -651,7 +652,7 @@ async function showDashboard(u) {
     $("#classes").replaceChildren(h("p", { class: "form-error", role: "alert", text: err.message }));
   }
   startStream();
-  window.setInterval(tick, 1000);
+  if (!tickTimer) tickTimer = window.setInterval(tick, 1000);
 }
 
 function showLogin(message) {

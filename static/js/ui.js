@@ -90,8 +90,8 @@ export function timeLeft(lecture) {
 export function timeLeftText(lecture) {
   const left = timeLeft(lecture);
   if (left === null) return "No set length";
-  if (left <= 0) return `Over time by ${formatSpan(-left)}`;
-  return `${formatSpan(left)} left`;
+  if (left <= 0) return `Over by ${formatSpan(-left)}`;
+  return formatSpan(left);
 }
 
 /** Countdown text for a scheduled lecture. */
