@@ -1,0 +1,390 @@
+/**
+ * student.js — the student's page: join with a name, then a live dashboard of the section.
+ *
+ * Served at /join/<code> (what the QR code opens) and /student. Phone first: one column, large
+ * touch targets, and it keeps showing the last known state when the Wi-Fi drops or the page is
+ * reloaded while the box is unreachable (marked stale until the box confirms it again).
+ */
+import { ApiError, get, post } from "/static/js/api.js";
+import { createStream, clearStream } from "/static/js/stream.js";
+import {
+  $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
+  countdownText, parseTime, registerServiceWorker,
+} from "/static/js/ui.js";
+
+const ME_KEY = "classroom-box:me:student";
+const MAX_NOTICES = 4;
+
+/** @type {{student:{id:number,name:string}, class_id:number, section_id:number, class_name?:string, section_name?:string, box_name?:string}|null} */
+let me = null;
+let stream = null;
+const shownNotices = new Set();
+
+function loadCachedMe() {
+  try {
+    const raw = localStorage.getItem(ME_KEY);
+    const v = raw ? JSON.parse(raw) : null;
+    return v && v.student && v.student.id !== undefined ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveCachedMe(value) {
+  try {
+    if (value) localStorage.setItem(ME_KEY, JSON.stringify(value));
+    else localStorage.removeItem(ME_KEY);
+  } catch {
+    /* storage unavailable */
+  }
+}
+
+function joinCodeFromPath() {
+  const m = window.location.pathname.match(/^\/join\/([^/?#]+)/);
+  return m ? decodeURIComponent(m[1]).trim() : null;
+}
+
+/** Who am I? {kind: "student"|"teacher"|"anonymous"|"unreachable", me?} */
+async function whoAmI() {
+  try {
+    const data = await get("/api/me");
+    if (data && data.role === "student") return { kind: "student", me: data };
+    if (data && data.role === "teacher") return { kind: "teacher", me: data };
+    return { kind: "anonymous" };
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 0) return { kind: "unreachable" };
+    if (err instanceof ApiError && err.status >= 500) return { kind: "unreachable" };
+    return { kind: "anonymous" };
+  }
+}
+
+// ---------------------------------------------------------------- join flow
+
+async function showJoin(code, who) {
+  let place;
+  try {
+    place = await get(`/api/join/${encodeURIComponent(code)}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      showCode(`The join code “${code}” isn't known on this box. Check the code on the board.`);
+      return;
+    }
+    if (who.kind === "unreachable" && loadCachedMe()) {
+      startDashboard(loadCachedMe());
+      return;
+    }
+    showCode(err.message);
+    return;
+  }
+
+  if (who.kind === "student" && place
+      && who.me.class_name === place.class_name && who.me.section_name === place.section_name) {
+    // Already joined here (a re-scan of the QR code): go straight to the dashboard.
+    startDashboard(who.me);
+    return;
+  }
+
+  $("#join-box").textContent = place.box_name || "";
+  $("#join-place").textContent = `${place.class_name} · Section ${place.section_name}`;
+  $("#join-place").hidden = false;
+  $("#join-title").textContent = "Join your class";
+  const sw = $("#join-switch");
+  if (who.kind === "student") {
+    sw.textContent = `You are in ${who.me.class_name || "another class"}`
+      + `${who.me.section_name ? ` · Section ${who.me.section_name}` : ""}`
+      + " on this device. Joining here moves you to this class.";
+    sw.hidden = false;
+    $("#join-name").value = who.me.student?.name || "";
+  } else if (who.kind === "teacher") {
+    sw.textContent = "You are signed in as a teacher in this browser. Joining as a student signs"
+      + " the teacher out here; use another browser or a private window to preview.";
+    sw.hidden = false;
+  }
+  document.title = `Join ${place.class_name} · classroom-box`;
+  showView("join");
+  $("#join-name").focus();
+
+  const form = $("#join-form");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    const input = $("#join-name");
+    const name = input.value.trim().replace(/\s+/g, " ");
+    if (!fieldError(input, !name ? "Please type your name." : name.length > 80
+      ? "That name is too long (80 characters at most)." : null)) {
+      input.focus();
+      return;
+    }
+    const button = form.querySelector("button[type=submit]");
+    try {
+      await busy(button, async () => {
+        const res = await post("/api/join", { join_code: code, name });
+        const identity = {
+          role: "student",
+          student: res.student,
+          class_id: res.class_id,
+          section_id: res.section_id,
+          class_name: place.class_name,
+          section_name: place.section_name,
+          box_name: place.box_name,
+        };
+        const previous = loadCachedMe();
+        if (previous && previous.student.id !== identity.student.id) {
+          clearStream(`student:${previous.student.id}`);
+        }
+        saveCachedMe(identity);
+        // A reload should land on the dashboard, not on the join form again.
+        window.history.replaceState(null, "", "/student");
+        startDashboard(identity);
+      }, "Joining…");
+    } catch (err) {
+      formError(form, err.message);
+    }
+  });
+}
+
+function showCode(reason) {
+  if (reason) $("#code-reason").textContent = reason;
+  showView("code");
+  const form = $("#code-form");
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const input = $("#code-input");
+    const code = input.value.trim();
+    if (!fieldError(input, code ? null : "Please type the join code.")) {
+      input.focus();
+      return;
+    }
+    window.location.assign(`/join/${encodeURIComponent(code)}`);
+  });
+}
+
+// ---------------------------------------------------------------- dashboard
+
+const NOTICE_TEXT = {
+  lecture_started: (p) => `Lecture started: ${titleOf(p)}`,
+  lecture_ended: (p) => `Lecture ended: ${titleOf(p)}`,
+  lecture_scheduled: (p) => {
+    const s = p.schedule || p;
+    return `Lecture scheduled: ${titleOf(p)} at ${formatClock(s.scheduled_time)}`;
+  },
+  lecture_cancelled: (p) => `Lecture cancelled: ${titleOf(p)}`,
+  lecture_duration_update: (p) => {
+    const mins = p.duration_minutes ?? p.lecture?.duration_minutes;
+    return `New length for ${titleOf(p)}: ${mins} min`;
+  },
+};
+
+function titleOf(p) {
+  return p.title || p.lecture?.title || p.schedule?.title || "a lecture";
+}
+
+function mine(item) {
+  if (!me) return false;
+  // Students only get their own section, but filter anyway: cheap, and it keeps a stale cache honest.
+  return (item.class_id === undefined || item.class_id === me.class_id)
+    && (item.section_id === undefined || item.section_id === me.section_id);
+}
+
+function addNotice(name, payload) {
+  const make = NOTICE_TEXT[name];
+  if (!make || !mine(payload)) return;
+  const key = String(payload.seq);
+  if (shownNotices.has(key)) return; // belt and braces: the stream already drops seq duplicates
+  shownNotices.add(key);
+  const list = $("#notices");
+  const when = new Date();
+  const item = h("li", { class: `notice notice-${name}`, dataset: { seq: key, event: name } },
+    h("span", { class: "notice-text", text: make(payload) }),
+    h("time", {
+      class: "notice-time",
+      datetime: when.toISOString(),
+      text: when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+    }));
+  list.prepend(item);
+  while (list.children.length > MAX_NOTICES) list.lastElementChild.remove();
+}
+
+function renderLive(live) {
+  const box = $("#live");
+  box.replaceChildren();
+  if (live.length === 0) {
+    box.append(h("div", { class: "empty" },
+      h("p", { class: "empty-title", text: "No lecture right now" }),
+      h("p", { class: "muted", text: "When your teacher starts one, it appears here by itself." })));
+    return;
+  }
+  for (const l of live) {
+    const progress = Math.max(0, Math.min(100, Number(l.progress) || 0));
+    const pid = `progress-${l.session_id}`;
+    const card = h("article", { class: "card card-pad live-card", dataset: { sessionId: l.session_id } },
+      h("div", { class: "live-head" },
+        h("span", { class: "pill pill-live", text: "Live" }),
+        h("span", { class: "subject", text: l.subject || "" })),
+      h("h3", { class: "lecture-title", text: l.title || "Untitled lecture" }),
+      h("dl", { class: "facts" },
+        h("div", {}, h("dt", { text: "Started" }), h("dd", { text: formatClock(l.start_time) })),
+        h("div", {}, h("dt", { text: "Length" }),
+          h("dd", { text: l.duration_minutes ? `${l.duration_minutes} min` : "Open" })),
+        h("div", {}, h("dt", { text: "Time left" }),
+          h("dd", { class: "time-left", dataset: { tick: "left" }, text: timeLeftText(l) }))),
+      h("div", { class: "progress-row" },
+        h("label", { for: pid, text: "Progress" }),
+        h("span", { class: "progress-value", text: `${progress}%` })),
+      h("progress", { id: pid, class: "bar", max: 100, value: progress }, `${progress}%`),
+      l.note
+        ? h("div", { class: "note" },
+          h("p", { class: "note-label", text: "Teacher's note" }),
+          h("p", { class: "note-text", text: l.note }))
+        : null);
+    card._lecture = l;
+    box.append(card);
+  }
+}
+
+function renderScheduled(scheduled) {
+  const ul = $("#scheduled");
+  ul.replaceChildren();
+  const pending = scheduled
+    .filter((s) => !s.status || s.status === "pending")
+    .sort((a, b) => (parseTime(a.scheduled_time) ?? 0) - (parseTime(b.scheduled_time) ?? 0));
+  if (pending.length === 0) {
+    ul.append(h("li", { class: "empty-row muted", text: "Nothing scheduled." }));
+    return;
+  }
+  for (const s of pending) {
+    const li = h("li", { class: "row-card", dataset: { scheduleId: s.schedule_id } },
+      h("div", { class: "row-main" },
+        h("p", { class: "row-title", text: s.title || "Untitled lecture" }),
+        h("p", { class: "row-meta muted" },
+          [s.subject, formatClock(s.scheduled_time), s.duration_minutes ? `${s.duration_minutes} min` : null]
+            .filter(Boolean).join(" · "))),
+      h("span", { class: "countdown", dataset: { tick: "countdown" }, text: countdownText(s) }));
+    li._schedule = s;
+    ul.append(li);
+  }
+}
+
+function renderEnded(ended) {
+  const ul = $("#ended");
+  ul.replaceChildren();
+  const today = ended
+    .filter((l) => !l.end_time || isToday(l.end_time))
+    .sort((a, b) => (parseTime(b.end_time) ?? 0) - (parseTime(a.end_time) ?? 0));
+  if (today.length === 0) {
+    ul.append(h("li", { class: "empty-row muted", text: "No finished lectures yet today." }));
+    return;
+  }
+  for (const l of today) {
+    ul.append(h("li", { class: "row-card row-ended", dataset: { sessionId: l.session_id } },
+      h("div", { class: "row-main" },
+        h("p", { class: "row-title", text: l.title || "Untitled lecture" }),
+        h("p", { class: "row-meta muted" },
+          [l.subject, `${formatClock(l.start_time)}–${formatClock(l.end_time)}`].filter(Boolean).join(" · ")),
+        l.summary ? h("p", { class: "summary", text: l.summary }) : null)));
+  }
+}
+
+function renderStale(info) {
+  const el = $("#stale");
+  if (!info.stale || (!info.savedAt && !info.fromCache)) {
+    el.hidden = true;
+    return;
+  }
+  const at = info.savedAt ? formatClock(info.savedAt) : null;
+  el.textContent = at
+    ? `Showing saved information from ${at}. It updates when the classroom box is reachable again.`
+    : "Showing saved information. It updates when the classroom box is reachable again.";
+  el.hidden = false;
+}
+
+function render(state, info) {
+  renderLive(state.live.filter(mine));
+  renderScheduled(state.scheduled.filter(mine));
+  renderEnded(state.ended.filter(mine));
+  renderStale(info);
+  document.body.dataset.stale = info.stale ? "true" : "false";
+  document.body.dataset.lastSeq = info.lastSeq ?? "";
+}
+
+function tick() {
+  for (const el of document.querySelectorAll("[data-tick=left]")) {
+    const card = el.closest(".live-card");
+    if (card && card._lecture) el.textContent = timeLeftText(card._lecture);
+  }
+  for (const el of document.querySelectorAll("[data-tick=countdown]")) {
+    const li = el.closest(".row-card");
+    if (li && li._schedule) el.textContent = countdownText(li._schedule);
+  }
+}
+
+let dashboardStarted = false;
+
+function startDashboard(identity) {
+  if (dashboardStarted) return;
+  dashboardStarted = true;
+  me = identity;
+  $("#dash-box").textContent = identity.box_name || "";
+  $("#dash-class").textContent = identity.class_name
+    ? `${identity.class_name}${identity.section_name ? ` · Section ${identity.section_name}` : ""}`
+    : "My class";
+  $("#dash-who").textContent = identity.student?.name ? `Signed in as ${identity.student.name}` : "";
+  document.title = `${identity.class_name || "My class"} · classroom-box`;
+  showView("dashboard");
+
+  const badge = $("#conn");
+  badge.hidden = false;
+  stream = createStream({ storageKey: `student:${identity.student.id}`, hello: "student_connect" });
+  stream.onState(render);
+  stream.onEvent((name, payload) => addNotice(name, payload));
+  stream.onStatus((status, info) => {
+    setBadge(badge, status);
+    renderStale({ ...info, stale: stream.stale });
+    if (status === "denied") onDenied();
+  });
+  stream.start();
+  window.setInterval(tick, 1000);
+}
+
+async function onDenied() {
+  // The box refused our session (e.g. it was reset). Ask it who we are; only a clear "nobody"
+  // sends the student back to the join form, never a network hiccup.
+  const who = await whoAmI();
+  if (who.kind === "anonymous") {
+    saveCachedMe(null);
+    showCode("Your session on this box has ended. Scan the QR code or type the join code to join again.");
+  }
+}
+
+// ---------------------------------------------------------------- boot
+
+async function main() {
+  registerServiceWorker();
+  const code = joinCodeFromPath();
+  const who = await whoAmI();
+  if (who.kind === "student") {
+    const cached = loadCachedMe();
+    const identity = {
+      ...(cached && cached.student.id === who.me.student.id ? cached : {}),
+      ...who.me,
+    };
+    saveCachedMe(identity);
+    if (code) await showJoin(code, { kind: "student", me: identity });
+    else startDashboard(identity);
+    return;
+  }
+  if (who.kind === "unreachable") {
+    const cached = loadCachedMe();
+    if (cached) {
+      startDashboard(cached); // last known state, marked stale, catches up when the box is back
+      return;
+    }
+    showCode("Can't reach the classroom box. Check that you are on the classroom Wi-Fi, then reload.");
+    return;
+  }
+  if (who.kind === "anonymous") saveCachedMe(null);
+  if (code) await showJoin(code, who);
+  else showCode();
+}
+
+main();

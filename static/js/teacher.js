@@ -1,0 +1,732 @@
+/**
+ * teacher.js — the teacher's page: sign in, classes and sections with join codes and QR codes,
+ * lecture controls per section, and who is online.
+ *
+ * Lecture state comes from the same event stream the students use (stream.js), so what the teacher
+ * sees is exactly what the box broadcast. Forms are built once per section and only their text is
+ * refreshed on events: a slider being dragged or a note being typed is never reset under the
+ * teacher's fingers.
+ */
+import { ApiError, boxNow, get, post } from "/static/js/api.js";
+import { createStream } from "/static/js/stream.js";
+import {
+  $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
+  countdownText, parseTime, registerServiceWorker,
+} from "/static/js/ui.js";
+
+const LIMITS = { title: 200, subject: 100, name: 80, text: 2000, minDuration: 1, maxDuration: 600 };
+
+let user = null;
+let stream = null;
+let state = { live: [], scheduled: [], ended: [] };
+/** section_id -> panel record */
+const panels = new Map();
+let uid = 0;
+let tickTimer = 0;
+const nextId = (p) => `${p}-${++uid}`;
+
+// ---------------------------------------------------------------- small form helpers
+
+function field(labelText, input, hint) {
+  if (!input.id) input.id = nextId("f");
+  const parts = [h("label", { for: input.id, text: labelText }), input];
+  if (hint) {
+    const hid = `${input.id}-hint`;
+    input.setAttribute("aria-describedby", hid);
+    parts.push(h("p", { class: "hint", id: hid, text: hint }));
+  }
+  return h("div", { class: "field" }, parts);
+}
+
+function textInput(name, max, attrs = {}) {
+  return h("input", { type: "text", name, maxlength: String(max), autocomplete: "off", ...attrs });
+}
+
+function durationInput(name, attrs = {}) {
+  return h("input", {
+    type: "number", name, min: String(LIMITS.minDuration), max: String(LIMITS.maxDuration),
+    step: "1", inputmode: "numeric", ...attrs,
+  });
+}
+
+function errorBox() {
+  return h("p", { class: "form-error", role: "alert", hidden: true });
+}
+
+/** Validate a required text field; returns the trimmed value or null (and marks the field). */
+function requireText(input, label, max) {
+  const v = input.value.trim();
+  const msg = !v ? `${label} is required.` : v.length > max ? `${label}: ${max} characters at most.` : null;
+  return fieldError(input, msg) ? v : null;
+}
+
+/** Validate an optional/required duration; returns number, undefined (empty, optional) or null. */
+function readDuration(input, required) {
+  const raw = input.value.trim();
+  if (!raw && !required) {
+    fieldError(input, null);
+    return undefined;
+  }
+  const n = Number(raw);
+  const ok = Number.isInteger(n) && n >= LIMITS.minDuration && n <= LIMITS.maxDuration;
+  return fieldError(input, ok ? null : `Enter whole minutes from ${LIMITS.minDuration} to ${LIMITS.maxDuration}.`)
+    ? n : null;
+}
+
+function optionalText(input, label, max) {
+  const v = input.value.trim();
+  return fieldError(input, v.length > max ? `${label}: ${max} characters at most.` : null) ? v : null;
+}
+
+/**
+ * Wire a form: validate() returns a body or null; send(body) does the request. The submit button is
+ * disabled while the request is in flight, so a double click can't send it twice.
+ */
+function wireForm(form, { validate, send, busyText, after }) {
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    formError(form, null);
+    const body = validate();
+    if (body === null) {
+      form.querySelector("[aria-invalid=true]")?.focus();
+      return;
+    }
+    const button = ev.submitter && ev.submitter.form === form
+      ? ev.submitter : form.querySelector("button[type=submit]");
+    try {
+      const res = await busy(button, () => send(body), busyText);
+      if (after) after(res);
+    } catch (err) {
+      formError(form, err instanceof ApiError ? err.message : String(err.message || err));
+    }
+  });
+}
+
+// ---------------------------------------------------------------- sections
+
+function liveFor(p) {
+  return state.live.find((l) => l.class_id === p.classId && l.section_id === p.sectionId) || null;
+}
+
+function buildStartForm(p) {
+  const subject = textInput("subject", LIMITS.subject, { required: true, placeholder: "e.g. Maths" });
+  const title = textInput("title", LIMITS.title, { required: true, placeholder: "e.g. Fractions" });
+  const duration = durationInput("duration_minutes", { placeholder: "45" });
+  const form = h("form", { class: "form form-grid start-form", novalidate: true, dataset: { form: "start" } },
+    field("Subject", subject), field("Title", title),
+    field("Length (minutes)", duration, "Optional"),
+    errorBox(),
+    h("div", { class: "form-actions" },
+      h("button", { type: "submit", class: "btn btn-primary", text: "Start lecture" })));
+  wireForm(form, {
+    busyText: "Starting…",
+    validate: () => {
+      const s = requireText(subject, "Subject", LIMITS.subject);
+      const t = requireText(title, "Title", LIMITS.title);
+      const d = readDuration(duration, false);
+      if (s === null || t === null || d === null) return null;
+      const body = { class_id: p.classId, section_id: p.sectionId, subject: s, title: t };
+      if (d !== undefined) body.duration_minutes = d;
+      return body;
+    },
+    send: (body) => post("/api/lecture/start", body),
+    after: () => {
+      title.value = "";
+    },
+  });
+  return form;
+}
+
+function toLocalInputValue(ms) {
+  const d = new Date(ms);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function buildScheduleForm(p) {
+  const subject = textInput("subject", LIMITS.subject, { required: true });
+  const title = textInput("title", LIMITS.title, { required: true });
+  const when = h("input", { type: "datetime-local", name: "scheduled_time", required: true, step: "60" });
+  const duration = durationInput("duration_minutes", { placeholder: "45" });
+  const refreshMin = () => {
+    when.min = toLocalInputValue(boxNow() + 60000);
+  };
+  refreshMin();
+  when.addEventListener("focus", refreshMin);
+  const form = h("form", { class: "form form-grid", novalidate: true, dataset: { form: "schedule" } },
+    field("Subject", subject), field("Title", title), field("Starts at", when),
+    field("Length (minutes)", duration, "Optional"),
+    errorBox(),
+    h("div", { class: "form-actions" },
+      h("button", { type: "submit", class: "btn btn-secondary", text: "Schedule" })));
+  wireForm(form, {
+    busyText: "Scheduling…",
+    validate: () => {
+      const s = requireText(subject, "Subject", LIMITS.subject);
+      const t = requireText(title, "Title", LIMITS.title);
+      const d = readDuration(duration, false);
+      const at = parseTime(when.value);
+      const whenOk = fieldError(when, !when.value ? "Pick a date and time."
+        : at === null ? "That date doesn't look right."
+          : at <= boxNow() ? "Pick a time in the future." : null);
+      if (s === null || t === null || d === null || !whenOk) return null;
+      // datetime-local has no offset: the box reads it as its local time (see the contract).
+      const body = {
+        class_id: p.classId, section_id: p.sectionId, subject: s, title: t,
+        scheduled_time: when.value.length === 16 ? `${when.value}:00` : when.value,
+      };
+      if (d !== undefined) body.duration_minutes = d;
+      return body;
+    },
+    send: (body) => post("/api/lecture/schedule", body),
+    after: () => {
+      title.value = "";
+      when.value = "";
+    },
+  });
+  return form;
+}
+
+/** Controls for one live lecture; rebuilt only when a different lecture becomes live. */
+function buildLivePanel(p, lecture) {
+  const sid = lecture.session_id;
+  const title = h("h4", { class: "lecture-title" });
+  const subject = h("span", { class: "subject" });
+  const started = h("dd");
+  const length = h("dd");
+  const left = h("dd", { class: "time-left" });
+
+  // progress + note
+  const sliderId = nextId("progress");
+  const slider = h("input", {
+    type: "range", id: sliderId, name: "progress", min: "0", max: "100", step: "5",
+    class: "slider",
+  });
+  const out = h("output", { for: sliderId, class: "progress-value" });
+  const note = h("textarea", { name: "note", rows: "2", maxlength: String(LIMITS.text),
+    placeholder: "e.g. Open your book at page 42" });
+  const progressForm = h("form", { class: "form", novalidate: true, dataset: { form: "progress" } },
+    h("div", { class: "field" },
+      h("div", { class: "progress-row" }, h("label", { for: sliderId, text: "Progress" }), out),
+      slider),
+    field("Note for students", note, "Optional. Students see it under the progress bar."),
+    errorBox(),
+    h("div", { class: "form-actions" },
+      h("button", { type: "submit", class: "btn btn-primary", text: "Update progress" })));
+  const markDirty = () => {
+    rec.progressDirty = true;
+  };
+  slider.addEventListener("input", () => {
+    out.textContent = `${slider.value}%`;
+    markDirty();
+  });
+  note.addEventListener("input", markDirty);
+  wireForm(progressForm, {
+    busyText: "Saving…",
+    validate: () => {
+      const n = optionalText(note, "Note", LIMITS.text);
+      if (n === null) return null;
+      return { session_id: sid, progress: Number(slider.value), note: n };
+    },
+    send: (body) => post("/api/lecture/progress", body),
+    after: () => {
+      rec.progressDirty = false;
+    },
+  });
+
+  // duration
+  const dur = durationInput("duration_minutes", { required: true });
+  dur.addEventListener("input", () => {
+    rec.durationDirty = true;
+  });
+  const durationForm = h("form", { class: "form form-inline", novalidate: true, dataset: { form: "duration" } },
+    field("Length (minutes)", dur),
+    h("button", { type: "submit", class: "btn btn-secondary", text: "Change length" }),
+    errorBox());
+  wireForm(durationForm, {
+    busyText: "Saving…",
+    validate: () => {
+      const d = readDuration(dur, true);
+      return d === null ? null : { session_id: sid, duration_minutes: d };
+    },
+    send: (body) => post("/api/lecture/duration", body),
+    after: () => {
+      rec.durationDirty = false;
+    },
+  });
+
+  // end
+  const summary = h("textarea", { name: "summary", rows: "2", maxlength: String(LIMITS.text),
+    placeholder: "What we covered, homework…" });
+  const endForm = h("form", { class: "form", novalidate: true, dataset: { form: "end" } },
+    field("Summary", summary, "Optional. Students see it under “Earlier today”."),
+    errorBox(),
+    h("div", { class: "form-actions" },
+      h("button", { type: "submit", class: "btn btn-danger", text: "End lecture" })));
+  wireForm(endForm, {
+    busyText: "Ending…",
+    validate: () => {
+      const s = optionalText(summary, "Summary", LIMITS.text);
+      if (s === null) return null;
+      return s ? { session_id: sid, summary: s } : { session_id: sid };
+    },
+    send: (body) => post("/api/lecture/end", body),
+  });
+
+  const el = h("div", { class: "live-panel", dataset: { sessionId: sid } },
+    h("div", { class: "live-head" }, h("span", { class: "pill pill-live", text: "Live" }), subject),
+    title,
+    h("dl", { class: "facts" },
+      h("div", {}, h("dt", { text: "Started" }), started),
+      h("div", {}, h("dt", { text: "Length" }), length),
+      h("div", {}, h("dt", { text: "Time left" }), left)),
+    h("div", { class: "live-controls" },
+      h("div", { class: "control-block" }, progressForm),
+      h("div", { class: "control-block" }, durationForm, h("hr", { class: "divider" }), endForm)));
+
+  const rec = {
+    sessionId: sid, el, lecture,
+    progressDirty: false, durationDirty: false,
+    update(l) {
+      rec.lecture = l;
+      title.textContent = l.title || "Untitled lecture";
+      subject.textContent = l.subject || "";
+      started.textContent = formatClock(l.start_time);
+      length.textContent = l.duration_minutes ? `${l.duration_minutes} min` : "Open";
+      left.textContent = timeLeftText(l);
+      if (!rec.progressDirty) {
+        const v = Math.max(0, Math.min(100, Number(l.progress) || 0));
+        slider.value = String(v);
+        out.textContent = `${v}%`;
+        if (document.activeElement !== note) note.value = l.note || "";
+      }
+      if (!rec.durationDirty && document.activeElement !== dur) {
+        dur.value = l.duration_minutes ? String(l.duration_minutes) : "";
+      }
+    },
+    tick() {
+      left.textContent = timeLeftText(rec.lecture);
+    },
+  };
+  rec.update(lecture);
+  return rec;
+}
+
+function renderScheduledList(p) {
+  const items = state.scheduled
+    .filter((s) => s.class_id === p.classId && s.section_id === p.sectionId)
+    .filter((s) => !s.status || s.status === "pending")
+    .sort((a, b) => (parseTime(a.scheduled_time) ?? 0) - (parseTime(b.scheduled_time) ?? 0));
+  p.scheduledList.replaceChildren();
+  p.scheduledWrap.hidden = items.length === 0;
+  for (const s of items) {
+    const cancel = h("button", {
+      type: "button", class: "btn btn-ghost btn-small", text: "Cancel",
+      "aria-label": `Cancel ${s.title || "lecture"}`,
+    });
+    const err = h("p", { class: "form-error", role: "alert", hidden: true });
+    cancel.addEventListener("click", async () => {
+      err.hidden = true;
+      try {
+        await busy(cancel, () => post("/api/lecture/cancel", { schedule_id: s.schedule_id }), "Cancelling…");
+      } catch (e) {
+        err.textContent = e.message;
+        err.hidden = false;
+      }
+    });
+    const li = h("li", { class: "row-card", dataset: { scheduleId: s.schedule_id } },
+      h("div", { class: "row-main" },
+        h("p", { class: "row-title", text: s.title || "Untitled lecture" }),
+        h("p", { class: "row-meta muted" },
+          [s.subject, formatClock(s.scheduled_time), s.duration_minutes ? `${s.duration_minutes} min` : null]
+            .filter(Boolean).join(" · ")),
+        err),
+      h("div", { class: "row-side" },
+        h("span", { class: "countdown", dataset: { tick: "countdown" }, text: countdownText(s) }),
+        cancel));
+    li._schedule = s;
+    p.scheduledList.append(li);
+  }
+}
+
+function renderEndedList(p) {
+  const items = state.ended
+    .filter((l) => l.class_id === p.classId && l.section_id === p.sectionId)
+    .filter((l) => !l.end_time || isToday(l.end_time))
+    .sort((a, b) => (parseTime(b.end_time) ?? 0) - (parseTime(a.end_time) ?? 0));
+  p.endedList.replaceChildren();
+  p.endedWrap.hidden = items.length === 0;
+  for (const l of items) {
+    p.endedList.append(h("li", { class: "row-card row-ended" },
+      h("div", { class: "row-main" },
+        h("p", { class: "row-title", text: l.title || "Untitled lecture" }),
+        h("p", { class: "row-meta muted" },
+          [l.subject, `${formatClock(l.start_time)}–${formatClock(l.end_time)}`].filter(Boolean).join(" · ")),
+        l.summary ? h("p", { class: "summary", text: l.summary }) : null)));
+  }
+}
+
+function renderRoster(p, roster) {
+  const count = Number(roster.count ?? (roster.students || []).length) || 0;
+  p.count.textContent = count === 1 ? "1 student online" : `${count} students online`;
+  p.countWrap.dataset.online = count > 0 ? "true" : "false";
+  p.rosterSummary.textContent = `Who's online (${count})`;
+  p.rosterList.replaceChildren();
+  const students = (roster.students || []).slice().sort((a, b) => String(a.name).localeCompare(String(b.name)));
+  if (students.length === 0) {
+    p.rosterList.append(h("li", { class: "muted", text: "Nobody has joined yet." }));
+  }
+  for (const s of students) p.rosterList.append(h("li", { class: "roster-item", text: s.name }));
+}
+
+async function loadRoster(p) {
+  try {
+    renderRoster(p, await get(`/api/sections/${encodeURIComponent(p.sectionId)}/roster`));
+  } catch {
+    /* keep the last count; student_count events will correct it */
+  }
+}
+
+function updatePanel(p) {
+  const live = liveFor(p);
+  if (live) {
+    if (!p.live || p.live.sessionId !== live.session_id) {
+      p.live = buildLivePanel(p, live);
+      p.liveSlot.replaceChildren(p.live.el);
+    } else {
+      p.live.update(live);
+    }
+  } else if (p.live) {
+    p.live = null;
+    p.liveSlot.replaceChildren();
+  }
+  p.liveSlot.hidden = !live;
+  p.startWrap.hidden = Boolean(live);
+  p.card.dataset.live = live ? "true" : "false";
+  renderScheduledList(p);
+  renderEndedList(p);
+}
+
+function buildSectionPanel(cls, section) {
+  const p = {
+    classId: cls.class_id,
+    sectionId: section.section_id,
+    live: null,
+  };
+  const qrButton = h("button", { type: "button", class: "btn btn-secondary btn-small", text: "Show QR code" });
+  qrButton.addEventListener("click", () => openQr(cls, section));
+  const copyButton = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Copy link" });
+  copyButton.addEventListener("click", () => copyText(section.join_url, copyButton));
+
+  p.count = h("span", { class: "online-count", text: "0 students online" });
+  p.countWrap = h("div", { class: "online", dataset: { online: "false" } }, h("span", { class: "dot", "aria-hidden": "true" }), p.count);
+  p.rosterSummary = h("summary", { text: "Who's online (0)" });
+  p.rosterList = h("ul", { class: "roster" });
+  p.liveSlot = h("div", { class: "live-slot", hidden: true });
+  p.startWrap = h("div", { class: "start-wrap" },
+    h("h4", { class: "sub-title", text: "Start a lecture now" }), buildStartForm(p));
+  p.scheduledList = h("ul", { class: "list-cards" });
+  p.scheduledWrap = h("div", { class: "sub-block", hidden: true },
+    h("h4", { class: "sub-title", text: "Scheduled" }), p.scheduledList);
+  p.endedList = h("ul", { class: "list-cards" });
+  p.endedWrap = h("div", { class: "sub-block", hidden: true },
+    h("h4", { class: "sub-title", text: "Ended today" }), p.endedList);
+
+  const joinUrl = section.join_url || `${window.location.origin}/join/${section.join_code}`;
+  p.card = h("article", {
+    class: "card section-card", dataset: { classId: cls.class_id, sectionId: section.section_id },
+    "aria-label": `${cls.name}, section ${section.name}`,
+  },
+  h("header", { class: "section-head" },
+    h("div", {},
+      h("p", { class: "eyebrow", text: cls.name }),
+      h("h3", { class: "section-title", text: `Section ${section.name}` })),
+    p.countWrap),
+  h("div", { class: "join-row" },
+    h("div", { class: "join-item" },
+      h("span", { class: "label", text: "Join code" }),
+      h("span", { class: "join-code", text: section.join_code })),
+    h("div", { class: "join-item join-link" },
+      h("span", { class: "label", text: "Join link" }),
+      h("a", { href: joinUrl, class: "join-url", text: joinUrl, target: "_blank", rel: "noopener" })),
+    h("div", { class: "join-actions" }, qrButton, copyButton)),
+  h("div", { class: "section-body" },
+    p.liveSlot,
+    p.startWrap,
+    p.scheduledWrap,
+    h("details", { class: "disclosure" },
+      h("summary", { text: "Schedule a lecture for later" }), buildScheduleForm(p)),
+    h("details", { class: "disclosure roster-wrap" }, p.rosterSummary, p.rosterList),
+    p.endedWrap));
+  panels.set(section.section_id, p);
+  updatePanel(p);
+  loadRoster(p);
+  return p.card;
+}
+
+function renderClass(cls) {
+  const sections = cls.sections || [];
+  return h("section", { class: "class-block", dataset: { classId: cls.class_id } },
+    h("h2", { class: "class-title", text: cls.name }),
+    h("div", { class: "section-grid" }, sections.map((s) => buildSectionPanel(cls, s))));
+}
+
+function renderClasses(classes) {
+  const box = $("#classes");
+  box.replaceChildren();
+  panels.clear();
+  if (classes.length === 0) {
+    box.append(h("div", { class: "card card-pad empty" },
+      h("p", { class: "empty-title", text: "No classes yet" }),
+      h("p", { class: "muted", text: "Create a class with its sections. Each section gets a join code and a QR code for the students." })));
+    return;
+  }
+  for (const c of classes) box.append(renderClass(c));
+}
+
+// ---------------------------------------------------------------- QR / projector view
+
+function openQr(cls, section) {
+  const dlg = $("#qr-dialog");
+  $("#qr-class").textContent = `${cls.name} · Section ${section.name}`;
+  $("#qr-img").src = `/api/sections/${encodeURIComponent(section.section_id)}/qr.svg`;
+  $("#qr-url").textContent = section.join_url || `${window.location.origin}/join/${section.join_code}`;
+  $("#qr-code").textContent = section.join_code;
+  if (typeof dlg.showModal === "function") dlg.showModal();
+  else dlg.setAttribute("open", "");
+  $("#qr-close").focus();
+}
+
+function wireQrDialog() {
+  const dlg = $("#qr-dialog");
+  const close = () => {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    if (typeof dlg.close === "function") dlg.close();
+    else dlg.removeAttribute("open");
+  };
+  $("#qr-close").addEventListener("click", close);
+  $("#qr-print").addEventListener("click", () => window.print());
+  $("#qr-full").addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else if (dlg.requestFullscreen) dlg.requestFullscreen().catch(() => {});
+  });
+  dlg.addEventListener("click", (ev) => {
+    if (ev.target === dlg) close(); // click on the backdrop
+  });
+}
+
+async function copyText(text, button) {
+  let ok = false;
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      ok = true;
+    }
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    // Plain http on the LAN has no clipboard API: fall back to a selected, hidden textarea.
+    const ta = h("textarea", { class: "visually-hidden", readonly: true }, text);
+    document.body.append(ta);
+    ta.select();
+    try {
+      ok = document.execCommand("copy");
+    } catch {
+      ok = false;
+    }
+    ta.remove();
+  }
+  const label = button.textContent;
+  button.textContent = ok ? "Copied" : "Copy failed";
+  window.setTimeout(() => {
+    button.textContent = label;
+  }, 1500);
+}
+
+// ---------------------------------------------------------------- new class
+
+function wireClassForm() {
+  const wrap = $("#new-class");
+  const toggle = $("#new-class-toggle");
+  const show = (on) => {
+    wrap.hidden = !on;
+    toggle.setAttribute("aria-expanded", on ? "true" : "false");
+    if (on) $("#class-name").focus();
+    else toggle.focus();
+  };
+  toggle.addEventListener("click", () => show(wrap.hidden));
+  $("#class-cancel").addEventListener("click", () => show(false));
+  const form = $("#class-form");
+  const name = $("#class-name");
+  const sections = $("#class-sections");
+  wireForm(form, {
+    busyText: "Creating…",
+    validate: () => {
+      const n = requireText(name, "Class name", LIMITS.name);
+      const list = sections.value.split(",").map((s) => s.trim()).filter(Boolean);
+      const lower = list.map((s) => s.toLowerCase());
+      const dup = lower.find((s, i) => lower.indexOf(s) !== i);
+      const msg = list.length === 0 ? "Add at least one section."
+        : list.some((s) => s.length > LIMITS.name) ? `Section names: ${LIMITS.name} characters at most.`
+          : dup ? `Section “${dup}” appears twice.` : null;
+      const ok = fieldError(sections, msg);
+      if (n === null || !ok) return null;
+      return { name: n, sections: list };
+    },
+    send: (body) => post("/api/classes", body),
+    after: async () => {
+      name.value = "";
+      sections.value = "A";
+      wrap.hidden = true;
+      toggle.setAttribute("aria-expanded", "false");
+      await loadClasses();
+    },
+  });
+}
+
+async function loadClasses() {
+  const data = await get("/api/classes");
+  renderClasses((data && data.classes) || []);
+}
+
+// ---------------------------------------------------------------- stream, clock
+
+function onState(next, info) {
+  state = next;
+  for (const p of panels.values()) updatePanel(p);
+  const stale = $("#stale");
+  if (info.stale && info.fromCache && info.savedAt) {
+    stale.textContent = `Showing saved information from ${formatClock(info.savedAt)}. It updates when the box is reachable again.`;
+    stale.hidden = false;
+  } else {
+    stale.hidden = true;
+  }
+  document.body.dataset.stale = info.stale ? "true" : "false";
+  if (info.reason === "state_sync") {
+    // A (re)connect: presence may have changed while we were away.
+    for (const p of panels.values()) loadRoster(p);
+  }
+}
+
+function tick() {
+  for (const p of panels.values()) {
+    if (p.live) p.live.tick();
+    for (const el of p.scheduledList.querySelectorAll("[data-tick=countdown]")) {
+      const li = el.closest(".row-card");
+      if (li && li._schedule) el.textContent = countdownText(li._schedule);
+    }
+  }
+}
+
+function startStream() {
+  const badge = $("#conn");
+  badge.hidden = false;
+  stream = createStream({ storageKey: `teacher:${user.id}`, hello: "teacher_connect" });
+  stream.on("student_count", (payload) => {
+    const p = payload && panels.get(payload.section_id);
+    if (p) renderRoster(p, payload);
+  });
+  stream.onStatus((status) => {
+    setBadge(badge, status);
+    if (status === "denied") showLogin("Your session has ended. Please sign in again.");
+  });
+  stream.onState(onState);
+  stream.start();
+}
+
+// ---------------------------------------------------------------- sign in / out
+
+async function showDashboard(u) {
+  user = u;
+  $("#who").textContent = u.username;
+  $("#who").hidden = false;
+  $("#logout").hidden = false;
+  $("#dash-date").textContent = new Date(boxNow()).toLocaleDateString(undefined, {
+    weekday: "long", day: "numeric", month: "long",
+  });
+  showView("dashboard");
+  try {
+    await loadClasses();
+  } catch (err) {
+    $("#classes").replaceChildren(h("p", { class: "form-error", role: "alert", text: err.message }));
+  }
+  startStream();
+  if (!tickTimer) tickTimer = window.setInterval(tick, 1000);
+}
+
+function showLogin(message) {
+  if (stream) {
+    stream.close(false);
+    stream = null;
+  }
+  $("#conn").hidden = true;
+  $("#who").hidden = true;
+  $("#logout").hidden = true;
+  const form = $("#login-form");
+  formError(form, message || null);
+  showView("login");
+}
+
+function wireLogin() {
+  const form = $("#login-form");
+  const username = $("#login-username");
+  const password = $("#login-password");
+  wireForm(form, {
+    busyText: "Signing in…",
+    validate: () => {
+      const u = username.value.trim();
+      const ok1 = fieldError(username, u ? null : "Enter your username.");
+      const ok2 = fieldError(password, password.value ? null : "Enter your password.");
+      return ok1 && ok2 ? { username: u, password: password.value } : null;
+    },
+    send: (body) => post("/api/auth/login", body),
+    after: (res) => {
+      password.value = "";
+      // Reload so every handler starts clean for this user.
+      if (user && res.user && res.user.id !== user.id) window.location.reload();
+      else showDashboard(res.user);
+    },
+  });
+  $("#logout").addEventListener("click", async (ev) => {
+    try {
+      await busy(ev.currentTarget, () => post("/api/auth/logout"), "Signing out…");
+    } catch {
+      /* signed out locally anyway */
+    }
+    if (stream) stream.close(true);
+    stream = null;
+    window.location.assign("/teacher");
+  });
+}
+
+async function main() {
+  registerServiceWorker();
+  wireLogin();
+  wireClassForm();
+  wireQrDialog();
+  try {
+    const me = await get("/api/me");
+    if (me && me.role === "teacher") {
+      await showDashboard(me.user);
+      return;
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 0) {
+      showLogin(err.message);
+      return;
+    }
+  }
+  try {
+    const setup = await get("/api/setup");
+    if (setup && setup.needed) {
+      showView("needs-setup");
+      return;
+    }
+  } catch {
+    /* fall through to the login form */
+  }
+  showLogin();
+}
+
+main();
