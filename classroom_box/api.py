@@ -23,6 +23,7 @@ from classroom_box.auth import (
     revoke_token,
     teacher_count,
 )
+from classroom_box.qr import svg_qr
 from classroom_box.realtime import COOKIE_NAME, cookie_token
 from classroom_box.validation import ApiError, Field, Schema, validate
 
@@ -46,7 +47,8 @@ ROUTES: list[Route] = []
 api = Blueprint("api", __name__)
 
 
-def route(method: str, path: str, who: str, body: Schema | None = None) -> Callable[[Handler], Handler]:
+def route(method: str, path: str, who: str,
+          body: Schema | None = None) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
         ROUTES.append(Route(method, path, who, body, handler, (handler.__doc__ or "").strip()))
         return handler
@@ -250,6 +252,14 @@ async def roster(principal: Principal, section_id: int) -> Any:
     students = box().realtime.roster(section_id)
     return {"class_id": section["class_id"], "section_id": section_id,
             "count": len(students), "students": students}
+
+
+@route("GET", "/api/sections/<int:section_id>/qr.svg", "teacher")
+async def section_qr(principal: Principal, section_id: int) -> Any:
+    """The section's join URL as an SVG QR code, for the teacher page and the projector."""
+    section = await _owned_section(principal, section_id)
+    svg = svg_qr(box().classes.join_url(section["join_code"]))
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
 async def _owned_section(principal: Principal, section_id: int) -> sqlite3.Row:

@@ -99,7 +99,8 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     events = EventLog(store)
     lectures = Lectures(store, events)
     classes = Classes(store, join_url_maker(settings))
-    realtime = Realtime(store, events, classes, sio, manager)
+    realtime = Realtime(store, events, classes, sio, manager,
+                        max_per_address=settings.max_connections_per_address)
     events.publish = realtime.publish
     return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures))
 

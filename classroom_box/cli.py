@@ -11,6 +11,7 @@ import getpass
 import logging
 import sqlite3
 import sys
+from pathlib import Path
 
 from classroom_box import __version__
 from classroom_box.config import Settings, add_arguments, settings_from_args
@@ -41,7 +42,31 @@ def build_parser() -> argparse.ArgumentParser:
     listing = teacher.add_parser("list", help="list teachers")
     add_arguments(listing, only=("data_dir",))
     listing.set_defaults(func=cmd_teacher_list)
+    add_appliance_commands(sub)
     return parser
+
+
+def add_appliance_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    discover = sub.add_parser("discover", help="list the classroom-boxes on this LAN")
+    discover.add_argument("--timeout", type=float, default=3.0, help="seconds to listen")
+    discover.set_defaults(func=cmd_discover)
+    qr = sub.add_parser("qr", help="print a join QR code in the terminal")
+    qr.add_argument("--section", type=int, help="section id (default: the box's join page)")
+    add_arguments(qr, only=("data_dir", "port", "public_host", "mdns_interface", "tls_cert"))
+    qr.set_defaults(func=cmd_qr)
+    tls = sub.add_parser("tls", help="HTTPS certificates").add_subparsers(
+        dest="tls_command", required=True)
+    init = tls.add_parser("init", help="make a local CA and a server certificate")
+    add_arguments(init, only=("data_dir",))
+    init.set_defaults(func=cmd_tls_init)
+    backup = sub.add_parser("backup", help="consistent copy of the database, also while serving")
+    backup.add_argument("path", type=Path)
+    add_arguments(backup, only=("data_dir",))
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="replace the database (refused while serving)")
+    restore.add_argument("path", type=Path)
+    add_arguments(restore, only=("data_dir",))
+    restore.set_defaults(func=cmd_restore)
 
 
 def setup_logging(level: str) -> None:
@@ -120,4 +145,82 @@ def cmd_teacher_list(args: argparse.Namespace) -> int:
             "SELECT id, username, created_at FROM users ORDER BY id"
         ):
             print(f"{user_id}\t{username}\t{created}")
+    return 0
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from classroom_box.discovery import discover
+
+    boxes = asyncio.run(discover(args.timeout))
+    if not boxes:
+        print("no classroom-box found on this LAN", file=sys.stderr)
+        return 1
+    for found in boxes:
+        print(f"{found.name}\t{' '.join(found.urls)}\tversion {found.version}\tid {found.id}")
+    return 0
+
+
+def cmd_qr(args: argparse.Namespace) -> int:
+    from classroom_box.qr import terminal_qr
+    from classroom_box.urls import base_url
+
+    settings = settings_from_args(args)
+    url = base_url(settings) + "/"
+    if args.section is not None:
+        with sqlite3.connect(settings.db_path) as conn:
+            row = conn.execute("SELECT join_code FROM sections WHERE id = ?",
+                               (args.section,)).fetchone()
+        if row is None:
+            print(f"no section {args.section}", file=sys.stderr)
+            return 1
+        url = f"{base_url(settings)}/join/{row[0]}"
+    print(terminal_qr(url, ascii_only=(sys.stdout.encoding or "").lower() not in
+                      ("utf-8", "utf8")))
+    print(url)
+    return 0
+
+
+def cmd_tls_init(args: argparse.Namespace) -> int:
+    import socket
+
+    from classroom_box.discovery import box_id
+    from classroom_box.netinfo import lan_addresses, local_hostname
+    from classroom_box.tls import TlsError, how_to_install_ca_text, init_tls
+
+    settings = settings_from_args(args)
+    names = [local_hostname(box_id(settings.data_dir)).rstrip("."),
+             socket.gethostname() + ".local", "localhost"]
+    try:
+        paths = init_tls(settings.data_dir, names, [*lan_addresses(), "127.0.0.1"])
+    except TlsError as exc:
+        print(f"classroom-box: {exc}", file=sys.stderr)
+        return 1
+    print(how_to_install_ca_text(paths))
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from classroom_box.backup import BackupError, backup_database
+
+    settings = settings_from_args(args)
+    try:
+        written = backup_database(settings.db_path, args.path)
+    except BackupError as exc:
+        print(f"classroom-box: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written to {written}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from classroom_box.backup import BackupError, restore_database
+    from classroom_box.lock import AlreadyServing
+
+    settings = settings_from_args(args)
+    try:
+        moved = restore_database(args.path, settings.db_path, settings.data_dir)
+    except (AlreadyServing, BackupError) as exc:
+        print(f"classroom-box: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.path}" + (f" (previous database kept as {moved})" if moved else ""))
     return 0

@@ -1,4 +1,4 @@
-"""One settings table: every knob of the box, read from `CLASSROOM_BOX_*` and overridden by CLI flags.
+"""One settings table: every knob of the box, from `CLASSROOM_BOX_*`, overridden by CLI flags.
 
 Keeping name, type, default and help in one table means `serve --help`, the environment and the
 README cannot drift apart.
@@ -56,6 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_key", _opt_path, "PEM private key for --tls-cert"),
     Setting("teacher_session_hours", float, "hours a teacher login stays valid"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
+    Setting("max_connections_per_address", int,
+            "open sockets allowed from one client address (a NAT hides a class behind one)"),
 )
 
 
@@ -73,6 +75,7 @@ class Settings:
     tls_key: Path | None = None
     teacher_session_hours: float = 12.0
     public_host: str = ""
+    max_connections_per_address: int = 200
 
     @property
     def db_path(self) -> Path:
@@ -118,7 +121,8 @@ def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
             )
 
 
-def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+def settings_from_args(args: argparse.Namespace,
+                       environ: Mapping[str, str] | None = None) -> Settings:
     """Environment first, then any flag given on the command line."""
     base = Settings.from_env(environ)
     names = {f.name for f in fields(Settings)}

@@ -37,7 +37,7 @@ class Scheduler:
 
     async def _wait_and_fire(self, schedule_id: int, when: datetime) -> None:
         try:
-            while (left := (when - utcnow()).total_seconds()) > 0:
+            while (left := (when - utcnow()).total_seconds()) > 0:  # noqa: ASYNC110
                 await asyncio.sleep(min(left, MAX_NAP))
             outcome = await self.lectures.fire(schedule_id)
             log.info("scheduled lecture %s: %s", schedule_id, outcome)

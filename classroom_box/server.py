@@ -1,4 +1,4 @@
-"""Running the box for real: uvicorn on one event loop, start-up banner, clean shutdown.
+"""Running the box for real: one process, one event loop, a banner IT can read, a clean exit.
 
 uvicorn (with uvloop and httptools where available) rather than hypercorn: it is what the
 reference measurements in the benchmark issue used, and permessage-deflate can be turned off,
@@ -7,47 +7,121 @@ which the fan-out profile showed costs a compression per recipient.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 
+from classroom_box import __version__
 from classroom_box.app import create_app
 from classroom_box.config import Settings
+from classroom_box.discovery import Advertiser, box_id
+from classroom_box.lock import AlreadyServing, ServeLock
+from classroom_box.netinfo import local_hostname
+from classroom_box.notify import notify, watchdog_loop
+from classroom_box.qr import terminal_qr
 from classroom_box.urls import base_url
+
+log = logging.getLogger(__name__)
 
 
 def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
-    has_uvloop = importlib.util.find_spec("uvloop") is not None
     return uvicorn.Config(
         app, host=settings.host, port=settings.port, lifespan="on",
-        loop="uvloop" if has_uvloop else "asyncio", http="httptools", ws="websockets-sansio",
-        ws_per_message_deflate=False, log_config=None, log_level=settings.log_level.lower(),
-        access_log=False, timeout_graceful_shutdown=3,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio", http="httptools",
+        ws="websockets-sansio", ws_per_message_deflate=False, log_config=None,
+        log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=3,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
 
 
-def banner(settings: Settings, setup_token: str | None) -> str:
+def banner(settings: Settings, setup_token: str | None, mdns_host: str) -> str:
     base = base_url(settings)
+    local = f"{settings.scheme}://{mdns_host.rstrip('.')}:{settings.port}"
     lines = [
-        f"classroom-box '{settings.name}' serving on {settings.host}:{settings.port}",
-        f"  teacher page: {base}/teacher",
-        f"  students:     {base}/  (or scan a section's QR code)",
+        f"classroom-box {__version__} '{settings.name}' serving on {settings.host}:{settings.port}",
+        f"  teacher page: {base}/teacher   (also {local}/teacher)",
+        f"  students:     {base}/   (also {local}/)",
         f"  data:         {settings.data_dir}",
     ]
     if setup_token:
-        lines.append(f"  first start: create the teacher account at {base}/setup?token={setup_token}")
+        lines.append(f"  first start:  create the teacher account at"
+                     f" {base}/setup?token={setup_token}")
+    ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
+    lines += ["", "Students scan this to open the join page:", terminal_qr(base + "/",
+                                                                            ascii_only=ascii_only)]
     return "\n".join(lines)
 
 
 def serve(settings: Settings) -> int:
     from classroom_box.cli import teachers_exist
 
-    app = create_app(settings)
-    box = app.box  # type: ignore[attr-defined]
-    if teachers_exist(settings):
-        box.setup.consume()
-    print(banner(settings, box.setup.value), flush=True)
-    uvicorn.Server(uvicorn_config(settings, app)).run()
+    lock = ServeLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except AlreadyServing as exc:
+        print(f"classroom-box: {exc}", file=sys.stderr)
+        return 1
+    try:
+        app = create_app(settings)
+        box = app.box  # type: ignore[attr-defined]
+        if teachers_exist(settings):
+            box.setup.consume()
+        ident = box_id(settings.data_dir)
+        print(banner(settings, box.setup.value, local_hostname(ident)), flush=True)
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve(settings, app, ident))
+    finally:
+        lock.release()
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if importlib.util.find_spec("uvloop") is None:
+        return None
+    import uvloop
+
+    return uvloop.new_event_loop  # type: ignore[no-any-return]
+
+
+async def _serve(settings: Settings, app: Any, ident: str) -> None:
+    """uvicorn plus the appliance around it: READY/watchdog for systemd, mDNS for the LAN."""
+    server = uvicorn.Server(uvicorn_config(settings, app))
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
+        await asyncio.sleep(0.05)
+    if serving.done():
+        await serving
+        return
+    advertiser = await _advertise(settings, ident)
+    notify(f"READY=1\nSTATUS=serving on port {settings.port}")
+    watchdog = asyncio.create_task(watchdog_loop())
+    try:
+        await serving
+    finally:
+        notify("STOPPING=1")
+        watchdog.cancel()
+        if advertiser is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await advertiser.stop()
+
+
+async def _advertise(settings: Settings, ident: str) -> Advertiser | None:
+    if not settings.mdns:
+        return None
+    advertiser = Advertiser(settings.name, settings.port, ident, __version__,
+                            interface_filter=settings.mdns_interface, scheme=settings.scheme,
+                            hostname=local_hostname(ident))
+    try:
+        await advertiser.start()
+    except Exception as exc:  # the box works without mDNS; say so and go on
+        log.warning("mDNS advertisement failed (%s); students can still use the URL/QR", exc)
+        return None
+    return advertiser

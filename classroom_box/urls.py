@@ -1,21 +1,11 @@
-"""Which address goes into join URLs and QR codes: the LAN IP, since phones don't all resolve .local."""
+"""Which address goes into join URLs and QR codes: the LAN IP (phones don't all resolve .local)."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 
 from classroom_box.config import Settings
-
-
-def lan_ip() -> str:
-    """The address the default route would use; no packet is sent (UDP connect only)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("10.255.255.255", 1))
-            return str(probe.getsockname()[0])
-        except OSError:
-            return "127.0.0.1"
+from classroom_box.netinfo import primary_lan_ip
 
 
 def public_host(settings: Settings) -> str:
@@ -23,7 +13,7 @@ def public_host(settings: Settings) -> str:
         return settings.public_host
     if settings.host not in ("0.0.0.0", "::", ""):
         return settings.host
-    return lan_ip()
+    return primary_lan_ip(settings.mdns_interface)
 
 
 def base_url(settings: Settings) -> str:
