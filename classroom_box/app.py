@@ -27,6 +27,7 @@ from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import ClassroomManager, Realtime
 from classroom_box.scheduler import Scheduler
 from classroom_box.store import Store
+from classroom_box.transport import ClassroomServer
 from classroom_box.urls import join_url_maker
 from classroom_box.validation import ApiError
 
@@ -88,6 +89,7 @@ class Box:
             try:
                 removed = await self.events.prune(self.settings.replay_window * 3600)
                 if removed:
+                    self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
             except Exception:
                 log.exception("pruning the event log failed")
@@ -107,7 +109,7 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
 
 def create_app(settings: Settings) -> socketio.ASGIApp:
     manager = ClassroomManager()
-    sio = socketio.AsyncServer(
+    sio = ClassroomServer(
         async_mode="asgi", client_manager=manager, cors_allowed_origins=None,
         max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20,
     )

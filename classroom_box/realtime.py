@@ -34,6 +34,7 @@ from classroom_box.validation import ApiError, Field, validate
 log = logging.getLogger(__name__)
 COOKIE_NAME = "cb_session"
 NAMESPACE = "/"
+COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be
 ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
 
 
@@ -67,11 +68,39 @@ class ClassroomManager(socketio.AsyncManager):
         return sent
 
     async def send_to(self, sid: str, event: str, data: Any) -> None:
+        await self.send_packets(sid, self.encode(event, data))
+
+    async def send_packets(self, sid: str, packets: list[eio_packet.Packet]) -> None:
         eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
         if eio_sid is None:
             return
-        for p in self.encode(event, data):
+        for p in packets:
             await self.server._send_eio_packet(eio_sid, p)
+
+
+class CatchUpCache:
+    """Encoded catch-ups keyed by what was asked, valid only while the newest seq is unchanged.
+
+    Lecture state changes only together with an event, so an unchanged newest seq means an
+    unchanged answer.
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self.high = -1
+        self.limit = limit
+        self.entries: dict[tuple[Any, ...], list[eio_packet.Packet]] = {}
+
+    def get(self, high: int, key: tuple[Any, ...]) -> list[eio_packet.Packet] | None:
+        if high != self.high:
+            self.high, self.entries = high, {}
+        return self.entries.get(key)
+
+    def clear(self) -> None:
+        self.high, self.entries = -1, {}
+
+    def put(self, high: int, key: tuple[Any, ...], packets: list[eio_packet.Packet]) -> None:
+        if high == self.high and len(self.entries) < self.limit:
+            self.entries[key] = packets
 
 
 @dataclass
@@ -129,6 +158,8 @@ class Realtime:
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.conns: dict[str, Conn] = {}
         self.presence = Presence()
+        self.catch_ups = CatchUpCache()
+        self._counts_due: set[int] = set()
         self.per_address: dict[str, int] = defaultdict(int)
         self.max_per_address = max_per_address
         self._dispatcher: asyncio.Task[None] | None = None
@@ -181,7 +212,7 @@ class Realtime:
         if principal.kind == "student":
             assert principal.section_id is not None
             if self.presence.add(principal.section_id, principal.id, principal.name):
-                await self._announce_count(principal.class_id or 0, principal.section_id)
+                self._count_changed(principal.class_id or 0, principal.section_id)
         self.sio.start_background_task(self._sync, sid, auth.get("last_seq"))
 
     async def _rooms_for(self, principal: Principal) -> set[str]:
@@ -202,18 +233,35 @@ class Realtime:
             conn = self.conns.get(sid)
             if conn is None:
                 return
-            teacher_id = conn.principal.id if conn.principal.kind == "teacher" else None
-            sections = await self._sections_of(conn)
-            async with self.store.read() as tx:  # one snapshot for replay and state
-                replay = await self.events.since(tx, last_seq, sorted(conn.rooms), teacher_id)
-                state = await section_state(tx, sections)
-            for event in replay.events:
-                await self.manager.send_to(sid, event.type, event.payload)
-            await self.manager.send_to(
-                sid, "state_sync", {"seq": replay.high_seq, "recovered": replay.recovered, **state})
-            await self._drain(sid, replay.high_seq)
+            high, packets = await self._catch_up(conn, last_seq)
+            await self.manager.send_packets(sid, packets)
+            await self._drain(sid, high)
         finally:
             self.manager.syncing.pop(sid, None)
+
+    async def _catch_up(self, conn: Conn, last_seq: object) -> tuple[int, list[eio_packet.Packet]]:
+        """The replay and state_sync for this client, as encoded packets, from one snapshot.
+
+        Students of one section reconnecting together (a class whose Wi-Fi came back) ask for
+        the same thing: it is read and encoded once per newest seq, not once per student.
+        """
+        teacher_id = conn.principal.id if conn.principal.kind == "teacher" else None
+        sections = await self._sections_of(conn)
+        position = last_seq if type(last_seq) is int else None
+        key = (tuple(sorted(conn.rooms)), teacher_id, position, tuple(sections))
+        async with self.store.read() as tx:  # one snapshot for replay and state
+            high = await self.events.high_seq(tx)
+            cached = self.catch_ups.get(high, key)
+            if cached is not None:
+                return high, cached
+            replay = await self.events.since(tx, position, list(key[0]), teacher_id)
+            state = await section_state(tx, sections)
+        encode = self.manager.encode
+        packets = [p for event in replay.events for p in encode(event.type, event.payload)]
+        packets += encode("state_sync", {"seq": replay.high_seq, "recovered": replay.recovered,
+                                         **state})
+        self.catch_ups.put(high, key, packets)
+        return high, packets
 
     async def _drain(self, sid: str, covered: int) -> None:
         parked = self.manager.syncing.get(sid)
@@ -241,9 +289,22 @@ class Realtime:
         p = conn.principal
         if p.kind == "student" and p.section_id is not None:
             if self.presence.remove(p.section_id, p.id):
-                await self._announce_count(p.class_id or 0, p.section_id)
+                self._count_changed(p.class_id or 0, p.section_id)
+
+    def _count_changed(self, class_id: int, section_id: int) -> None:
+        """Coalesce: a class of 30 arriving at once is one roster update, not 30 growing ones.
+
+        (Each update carries the whole roster; sending one per connect made a reconnect storm
+        of N students cost O(N^2).)
+        """
+        if section_id in self._counts_due:
+            return
+        self._counts_due.add(section_id)
+        self.sio.start_background_task(self._announce_count, class_id, section_id)
 
     async def _announce_count(self, class_id: int, section_id: int) -> None:
+        await asyncio.sleep(COUNT_DEBOUNCE)
+        self._counts_due.discard(section_id)
         section = await self.classes.section(section_id)
         if section is None:
             return
