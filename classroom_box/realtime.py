@@ -178,6 +178,15 @@ class Realtime:
             await self.queue.join()
             self._dispatcher.cancel()
 
+    async def announce_shutdown(self) -> None:
+        """Flush what is committed, then tell every client the box is going away for now.
+
+        Clients then see the transport close (not a Socket.IO disconnect, which would stop
+        socket.io-client from reconnecting) and come back with their last_seq.
+        """
+        await self.queue.join()
+        await self.sio.emit("box_shutdown", {"restarting": True})
+
     async def _dispatch(self) -> None:
         while True:
             event = await self.queue.get()

@@ -90,9 +90,24 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop  # type: ignore[no-any-return]
 
 
+class BoxServer(uvicorn.Server):  # type: ignore[misc]
+    """uvicorn, plus a word to the clients before it closes their connections."""
+
+    def __init__(self, config: uvicorn.Config, box: Any) -> None:
+        super().__init__(config)
+        self.box = box
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        notify("STOPPING=1")
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(1):
+                await self.box.realtime.announce_shutdown()
+        await super().shutdown(sockets)
+
+
 async def _serve(settings: Settings, app: Any, ident: str) -> None:
     """uvicorn plus the appliance around it: READY/watchdog for systemd, mDNS for the LAN."""
-    server = uvicorn.Server(uvicorn_config(settings, app))
+    server = BoxServer(uvicorn_config(settings, app), app.box)
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
         await asyncio.sleep(0.05)
@@ -105,7 +120,6 @@ async def _serve(settings: Settings, app: Any, ident: str) -> None:
     try:
         await serving
     finally:
-        notify("STOPPING=1")
         watchdog.cancel()
         if advertiser is not None:
             with contextlib.suppress(Exception):
