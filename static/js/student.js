@@ -47,7 +47,7 @@ function joinCodeFromPath() {
 /** Who am I? {kind: "student"|"teacher"|"anonymous"|"unreachable", me?} */
 async function whoAmI() {
   try {
-    const data = await get("/api/me");
+    const data = await get("/api/session");
     if (data && data.role === "student") return { kind: "student", me: data };
     if (data && data.role === "teacher") return { kind: "teacher", me: data };
     return { kind: "anonymous" };

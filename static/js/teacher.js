@@ -706,7 +706,7 @@ async function main() {
   wireClassForm();
   wireQrDialog();
   try {
-    const me = await get("/api/me");
+    const me = await get("/api/session");
     if (me && me.role === "teacher") {
       await showDashboard(me.user);
       return;
