@@ -257,7 +257,7 @@ async def student_join(page: Any, join_url: str, name: str) -> None:
     await page.goto(join_url)
     await page.get_by_label("Your name").fill(name)
     await page.get_by_role("button", name="Join class").click()
-    await expect(page.locator("#dash-who")).to_have_text(f"Signed in as {name}")
+    await expect(page.locator("#dash-who")).to_have_text(f"Section A · Signed in as {name}")
     await expect(page.locator("#conn")).to_have_attribute("data-status", "connected")
 
 
@@ -270,8 +270,10 @@ async def start_lecture(card: Any, subject: str, title: str, minutes: int) -> No
 
 
 async def shot(page: Any, name: str, full_page: bool = True) -> None:
+    """Save a screenshot to tests/artifacts/ (git-ignored), from the top, animations finished."""
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / name), full_page=full_page)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(ARTIFACTS / name), full_page=full_page, animations="disabled")
 
 
 def notice_texts(texts: list[str], prefix: str) -> list[str]:
@@ -313,6 +315,7 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
             await expect(s.locator("#notices .notice")).to_have_text(
                 [re.compile("Lecture started: Photosynthesis")])
         await shot(teacher, "teacher-live-laptop.png")
+        await shot(teacher, "teacher-live-laptop-viewport.png", full_page=False)
 
         # ---- cut Ben's link
         await proxy.cut()
@@ -329,6 +332,8 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
             await live_panel.get_by_role("button", name="Update progress").click()
             await expect(amy.locator("#live .progress-value")).to_have_text(f"{value}%")
             await expect(amy.locator("#live .note-text")).to_have_text(text)
+            if value == 60:
+                await shot(amy, "student-live-phone.png")
         await live_panel.get_by_label("Summary").fill("We drew the leaf and named its parts.")
         await live_panel.get_by_role("button", name="End lecture").click()
         await expect(card.locator(".live-slot")).to_be_hidden()
@@ -365,14 +370,27 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
                 "Lecture started: Photosynthesis"], texts
             assert notice_texts(texts, "Lecture ended: Photosynthesis") == [
                 "Lecture ended: Photosynthesis"], texts
-        # both students end on the same last seq as the box
-        box_seq = (await box.http.get("/healthz")).status_code and None
-        amy_seq = await amy.evaluate("document.body.dataset.lastSeq")
-        ben_seq = await ben.evaluate("document.body.dataset.lastSeq")
-        assert amy_seq == ben_seq and amy_seq, (amy_seq, ben_seq, box_seq)
+        # both students end on the box's newest seq (start + 3 progress + end = 5 events)
+        await box.login()
+        box_seq = (await box.get("/api/lectures"))["seq"]
+        for s in (amy, ben):
+            assert await s.evaluate("document.body.dataset.lastSeq") == str(box_seq)
 
         await shot(ben, "student-after-reconnect-phone.png")
-        await shot(teacher, "teacher-laptop.png")
+        await shot(teacher, "teacher-ended-laptop.png")
+
+        # the QR projector view: the box's SVG, the address and the code, big
+        await card.get_by_role("button", name="Show QR code").click()
+        dialog = teacher.locator("#qr-dialog")
+        await expect(dialog).to_be_visible()
+        await expect(dialog.locator("#qr-code")).to_have_text(code)
+        await expect(dialog.locator("#qr-url")).to_have_text(join_url)
+        await teacher.wait_for_function(
+            "document.querySelector('#qr-img').complete"
+            " && document.querySelector('#qr-img').naturalWidth > 0")
+        await shot(teacher, "teacher-qr-projector-laptop.png", full_page=False)
+        await dialog.get_by_role("button", name="Close").click()
+        await expect(dialog).to_be_hidden()
 
         tlog.check()
         amy_log.check()
