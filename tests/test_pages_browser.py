@@ -276,6 +276,17 @@ async def shot(page: Any, name: str, full_page: bool = True) -> None:
     await page.screenshot(path=str(ARTIFACTS / name), full_page=full_page, animations="disabled")
 
 
+async def wait_until(condition: Any, what: str, timeout: float = TIMEOUT_MS / 1000) -> None:
+    """For conditions outside the DOM (what a page logged), where expect() can't look."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+NO_SIDEWAYS_SCROLL = "document.scrollingElement.scrollWidth <= window.innerWidth"
+
+
 def notice_texts(texts: list[str], prefix: str) -> list[str]:
     return [t for t in texts if t.startswith(prefix)]
 
@@ -334,6 +345,14 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
             await expect(amy.locator("#live .note-text")).to_have_text(text)
             if value == 60:
                 await shot(amy, "student-live-phone.png")
+                # the smallest phones: nothing may force sideways scrolling at 320 px
+                for p in (amy, teacher):
+                    size = p.viewport_size
+                    await p.set_viewport_size({"width": 320, "height": 640})
+                    assert await p.evaluate(NO_SIDEWAYS_SCROLL), f"{p.url} overflows at 320 px"
+                    if p is amy:
+                        await shot(amy, "student-live-320.png")
+                    await p.set_viewport_size(size)
         await live_panel.get_by_label("Summary").fill("We drew the leaf and named its parts.")
         await live_panel.get_by_role("button", name="End lecture").click()
         await expect(card.locator(".live-slot")).to_be_hidden()
@@ -344,6 +363,10 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
             "We drew the leaf and named its parts.")
         await expect(ben.locator("#live .lecture-title")).to_have_text("Photosynthesis")
         await expect(ben.locator("#live .progress-value")).to_have_text("0%")
+        # Ben's page really tried to reconnect and was refused (not merely waiting to retry)
+        await wait_until(lambda: any("WebSocket" in e or "socket.io" in e
+                                     for e in ben_log.network_errors),
+                         "a refused reconnect attempt from Ben's page")
         assert await ben.locator("#conn").get_attribute("data-status") in ("reconnecting",
                                                                           "offline")
 
@@ -398,3 +421,101 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
     finally:
         await proxy.close()
     assert time.monotonic() - t0 < 60
+
+
+async def test_reload_while_box_unreachable_shows_saved_state_then_catches_up(
+        box: Box, browser: Any) -> None:
+    """A student page reloaded while the box can't be reached shows the last known state from
+    localStorage, marked stale; once the box is back it catches up (a change made meanwhile shows)
+    and the stale marker goes away."""
+    logs: list[PageLog] = []
+    await box.login()
+    cls = await box.post("/api/classes", {"name": "Grade 5 Maths", "sections": ["B"]})
+    section = cls["sections"][0]
+    lecture = await box.post("/api/lecture/start", {
+        "class_id": cls["class_id"], "section_id": section["section_id"], "subject": "Maths",
+        "title": "Fractions", "duration_minutes": 45})
+    await box.post("/api/lecture/progress", {"session_id": lecture["session_id"],
+                                              "progress": 30, "note": "Halves and quarters"})
+
+    proxy = await LinkProxy(box.proc.port).start()
+    try:
+        page, log = await new_page(browser, "student cleo (via proxy)", PHONE, logs)
+        await page.goto(f"{proxy.url}/join/{section['join_code']}")
+        await page.get_by_label("Your name").fill("Cleo")
+        await page.get_by_role("button", name="Join class").click()
+        await expect(page.locator("#conn")).to_have_attribute("data-status", "connected")
+        await expect(page.locator("#live .progress-value")).to_have_text("30%")
+        await expect(page.locator("#stale")).to_be_hidden()
+        # The app shell is cached by the service worker (127.0.0.1 is a secure context), which is
+        # what lets the page itself load while the box is unreachable.
+        await page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller"
+                                     " !== null", timeout=TIMEOUT_MS)
+
+        await proxy.cut()
+        await page.reload()
+        await expect(page.locator("#dash-who")).to_have_text("Section B · Signed in as Cleo")
+        await expect(page.locator("#live .lecture-title")).to_have_text("Fractions")
+        await expect(page.locator("#live .progress-value")).to_have_text("30%")
+        await expect(page.locator("#live .note-text")).to_have_text("Halves and quarters")
+        stale = page.locator("#stale")
+        await expect(stale).to_be_visible()
+        await expect(stale).to_contain_text("Showing saved information")
+        await expect(page.locator("body")).to_have_attribute("data-stale", "true")
+        await expect(page.locator("#conn")).to_have_attribute(
+            "data-status", re.compile("reconnecting|offline"))
+        await shot(page, "student-stale-phone.png")
+
+        # the teacher moves on while this student can't reach the box
+        await box.post("/api/lecture/progress", {"session_id": lecture["session_id"],
+                                                  "progress": 80, "note": "Now thirds"})
+        await proxy.restore()
+        await expect(page.locator("#conn")).to_have_attribute("data-status", "connected",
+                                                              timeout=15_000)
+        await expect(page.locator("#live .progress-value")).to_have_text("80%")
+        await expect(page.locator("#live .note-text")).to_have_text("Now thirds")
+        await expect(stale).to_be_hidden()
+        await expect(page.locator("body")).to_have_attribute("data-stale", "false")
+        log.check(allow_network=True)
+    finally:
+        await proxy.close()
+
+
+async def test_setup_link_creates_first_teacher_and_lands_on_teacher_page(
+        fresh_box: BoxProcess, browser: Any) -> None:
+    """The one-time /setup?token=... link printed by `serve` creates the first teacher account in
+    the page and lands on the teacher dashboard, signed in; the link then no longer applies."""
+    banner = fresh_box.log.read_text()
+    assert "/setup?token=" in banner
+    token = banner.split("/setup?token=")[1].split()[0]
+    logs: list[PageLog] = []
+    page, log = await new_page(browser, "setup", LAPTOP, logs)
+
+    # /teacher before setup says what to do instead of showing a login that can't work
+    await page.goto(fresh_box.url + "/teacher")
+    await expect(page.get_by_role("heading", name="This box has no teacher account yet")
+                 ).to_be_visible()
+
+    await page.goto(f"{fresh_box.url}/setup?token={token}")
+    await expect(page.get_by_role("heading", name="Create the teacher account")).to_be_visible()
+    assert "token" not in page.url  # the one-time token is taken out of the address bar
+    await page.get_by_label("Username").fill("maria")
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_label("Repeat password").fill("something else")
+    await page.get_by_role("button", name="Create account").click()
+    await expect(page.locator("#setup-confirm-error")).to_have_text(
+        "The passwords don't match.")
+    await page.get_by_label("Repeat password").fill(PASSWORD)
+    await shot(page, "setup-laptop.png", full_page=False)
+    await page.get_by_role("button", name="Create account").click()
+
+    await page.wait_for_url(re.compile(r"/teacher$"))
+    await expect(page.get_by_role("heading", name="Your classes")).to_be_visible()
+    await expect(page.locator("#who")).to_have_text("maria")
+    await expect(page.locator("#conn")).to_have_attribute("data-status", "connected")
+    await expect(page.get_by_text("No classes yet")).to_be_visible()
+    await shot(page, "teacher-empty-laptop.png", full_page=False)
+
+    await page.goto(f"{fresh_box.url}/setup?token={token}")
+    await expect(page.get_by_role("heading", name="This box is already set up")).to_be_visible()
+    log.check()
