@@ -182,6 +182,17 @@ class PageLog:
     name: str
     errors: list[str] = field(default_factory=list)
     network_errors: list[str] = field(default_factory=list)
+    logged: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_network_error(self, needle: str) -> None:
+        """Wait until the page logged a failed request mentioning needle (expect() can't see it)."""
+        try:
+            async with asyncio.timeout(TIMEOUT_MS / 1000):
+                while not any(needle in e for e in self.network_errors):
+                    self.logged.clear()
+                    await self.logged.wait()
+        except TimeoutError:
+            raise AssertionError(f"{self.name}: no failed request to {needle!r}") from None
 
     def check(self, allow_network: bool = False) -> None:
         assert not self.errors, f"{self.name}: console errors / page errors: {self.errors}"
@@ -227,6 +238,7 @@ async def new_page(browser: Any, name: str, viewport: dict[str, int],
             log.network_errors.append(text)
         else:
             log.errors.append(text)
+        log.logged.set()
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: log.errors.append(f"pageerror: {exc}"))
@@ -272,19 +284,13 @@ async def start_lecture(card: Any, subject: str, title: str, minutes: int) -> No
 async def shot(page: Any, name: str, full_page: bool = True) -> None:
     """Save a screenshot to tests/artifacts/ (git-ignored), from the top, animations finished."""
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.evaluate("window.scrollTo(0, 0)")
+    await page.evaluate("() => window.scrollTo(0, 0)")
     await page.screenshot(path=str(ARTIFACTS / name), full_page=full_page, animations="disabled")
 
 
-async def wait_until(condition: Any, what: str, timeout: float = TIMEOUT_MS / 1000) -> None:
-    """For conditions outside the DOM (what a page logged), where expect() can't look."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
-NO_SIDEWAYS_SCROLL = "document.scrollingElement.scrollWidth <= window.innerWidth"
+NO_SIDEWAYS_SCROLL = "() => document.scrollingElement.scrollWidth <= window.innerWidth"
 
 
 def notice_texts(texts: list[str], prefix: str) -> list[str]:
@@ -364,9 +370,7 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
         await expect(ben.locator("#live .lecture-title")).to_have_text("Photosynthesis")
         await expect(ben.locator("#live .progress-value")).to_have_text("0%")
         # Ben's page really tried to reconnect and was refused (not merely waiting to retry)
-        await wait_until(lambda: any("WebSocket" in e or "socket.io" in e
-                                     for e in ben_log.network_errors),
-                         "a refused reconnect attempt from Ben's page")
+        await ben_log.wait_network_error("/socket.io/")
         assert await ben.locator("#conn").get_attribute("data-status") in ("reconnecting",
                                                                           "offline")
 
@@ -388,7 +392,8 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
             seqs = await s.locator("#notices .notice").evaluate_all(
                 "els => els.map(e => e.dataset.seq)")
             assert len(seqs) == len(set(seqs)), seqs
-            texts = [t.strip() for t in await s.locator("#notices .notice-text").all_text_contents()]
+            texts = [t.strip()
+                     for t in await s.locator("#notices .notice-text").all_text_contents()]
             assert notice_texts(texts, "Lecture started: Photosynthesis") == [
                 "Lecture started: Photosynthesis"], texts
             assert notice_texts(texts, "Lecture ended: Photosynthesis") == [
@@ -397,7 +402,7 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
         await box.login()
         box_seq = (await box.get("/api/lectures"))["seq"]
         for s in (amy, ben):
-            assert await s.evaluate("document.body.dataset.lastSeq") == str(box_seq)
+            assert await s.evaluate("() => document.body.dataset.lastSeq") == str(box_seq)
 
         await shot(ben, "student-after-reconnect-phone.png")
         await shot(teacher, "teacher-ended-laptop.png")
@@ -408,8 +413,10 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
         await expect(dialog).to_be_visible()
         await expect(dialog.locator("#qr-code")).to_have_text(code)
         await expect(dialog.locator("#qr-url")).to_have_text(join_url)
+        # (functions, not expression strings: Playwright evaluates those with eval(), which the
+        # page's CSP rightly refuses once it has to poll)
         await teacher.wait_for_function(
-            "document.querySelector('#qr-img').complete"
+            "() => document.querySelector('#qr-img').complete"
             " && document.querySelector('#qr-img').naturalWidth > 0")
         await shot(teacher, "teacher-qr-projector-laptop.png", full_page=False)
         await dialog.get_by_role("button", name="Close").click()
@@ -449,8 +456,7 @@ async def test_reload_while_box_unreachable_shows_saved_state_then_catches_up(
         await expect(page.locator("#stale")).to_be_hidden()
         # The app shell is cached by the service worker (127.0.0.1 is a secure context), which is
         # what lets the page itself load while the box is unreachable.
-        await page.wait_for_function("navigator.serviceWorker && navigator.serviceWorker.controller"
-                                     " !== null", timeout=TIMEOUT_MS)
+        await page.wait_for_function("() => navigator.serviceWorker.controller !== null")
 
         await proxy.cut()
         await page.reload()
