@@ -405,6 +405,11 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
             assert await s.evaluate("() => document.body.dataset.lastSeq") == str(box_seq)
 
         await shot(ben, "student-after-reconnect-phone.png")
+        await ben.emulate_media(color_scheme="dark")
+        await shot(ben, "student-after-reconnect-phone-dark.png")
+        await teacher.emulate_media(color_scheme="dark")
+        await shot(teacher, "teacher-ended-laptop-dark.png", full_page=False)
+        await teacher.emulate_media(color_scheme="light")
         await shot(teacher, "teacher-ended-laptop.png")
 
         # the QR projector view: the box's SVG, the address and the code, big
