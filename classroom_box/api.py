@@ -186,6 +186,13 @@ async def me(principal: Principal) -> Any:
             "section_name": section["name"] if section else ""}
 
 
+@route("GET", "/api/session", "public")
+async def session(principal: Principal | None) -> Any:
+    """Like /api/me, but 200 `{role: null}` when anonymous: the pages ask this on every load, and
+    a browser logs each 401 as a console error, which an anonymous first visit is not."""
+    return {"role": None} if principal is None else await me(principal)
+
+
 # --- classes and joining ----------------------------------------------------------------------
 CLASS = {"name": Field("str", max_len=80), "sections": Field("str_list", max_len=40, max=20)}
 

@@ -47,7 +47,7 @@ function joinCodeFromPath() {
 /** Who am I? {kind: "student"|"teacher"|"anonymous"|"unreachable", me?} */
 async function whoAmI() {
   try {
-    const data = await get("/api/me");
+    const data = await get("/api/session");
     if (data && data.role === "student") return { kind: "student", me: data };
     if (data && data.role === "teacher") return { kind: "teacher", me: data };
     return { kind: "anonymous" };
@@ -325,10 +325,13 @@ function startDashboard(identity) {
   dashboardStarted = true;
   me = identity;
   $("#dash-box").textContent = identity.box_name || "";
-  $("#dash-class").textContent = identity.class_name
-    ? `${identity.class_name}${identity.section_name ? ` · Section ${identity.section_name}` : ""}`
-    : "My class";
-  $("#dash-who").textContent = identity.student?.name ? `Signed in as ${identity.student.name}` : "";
+  // The class is the heading; the section goes with the name below it, so a long class name
+  // wraps as a heading should instead of leaving "· Section A" alone on a phone's second line.
+  $("#dash-class").textContent = identity.class_name || "My class";
+  $("#dash-who").textContent = [
+    identity.section_name ? `Section ${identity.section_name}` : null,
+    identity.student?.name ? `Signed in as ${identity.student.name}` : null,
+  ].filter(Boolean).join(" · ");
   document.title = `${identity.class_name || "My class"} · classroom-box`;
   showView("dashboard");
 

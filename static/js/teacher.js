@@ -438,9 +438,8 @@ function buildSectionPanel(cls, section) {
     "aria-label": `${cls.name}, section ${section.name}`,
   },
   h("header", { class: "section-head" },
-    h("div", {},
-      h("p", { class: "eyebrow", text: cls.name }),
-      h("h3", { class: "section-title", text: `Section ${section.name}` })),
+    // The class name is the heading right above the grid: not repeated on each card.
+    h("h3", { class: "section-title", text: `Section ${section.name}` }),
     p.countWrap),
   h("div", { class: "join-row" },
     h("div", { class: "join-item" },
@@ -706,7 +705,7 @@ async function main() {
   wireClassForm();
   wireQrDialog();
   try {
-    const me = await get("/api/me");
+    const me = await get("/api/session");
     if (me && me.role === "teacher") {
       await showDashboard(me.user);
       return;
