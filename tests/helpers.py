@@ -1,4 +1,4 @@
-"""Test helpers: a real box on a real port (uvicorn in the test's loop), real HTTP, real Socket.IO."""
+"""Test helpers: a real box on a real port (uvicorn in the test loop), real HTTP, real Socket.IO."""
 
 from __future__ import annotations
 
