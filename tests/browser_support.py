@@ -227,10 +227,17 @@ async def browser_fixture() -> AsyncIterator[Any]:
 
 
 async def new_page(browser: Any, name: str, viewport: dict[str, int],
-                   logs: list[PageLog]) -> tuple[Any, PageLog]:
-    context = await browser.new_context(viewport=viewport, locale="en-GB")
+                   logs: list[PageLog], **context_args: Any) -> tuple[Any, PageLog]:
+    """A page in a fresh browser context (its own cookies and storage), watched by a PageLog.
+    context_args go to `new_context` (e.g. color_scheme="dark")."""
+    context = await browser.new_context(viewport=viewport, locale="en-GB", **context_args)
     context.set_default_timeout(TIMEOUT_MS)
     await context.add_init_script(CSP_LISTENER)
+    return await watched_page(context, name, logs)
+
+
+async def watched_page(context: Any, name: str, logs: list[PageLog]) -> tuple[Any, PageLog]:
+    """Another page (tab) in a context, with its console errors recorded in a new PageLog."""
     page = await context.new_page()
     log = PageLog(name)
     logs.append(log)
