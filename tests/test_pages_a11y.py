@@ -33,8 +33,10 @@ import httpx
 import pytest
 
 from tests.browser_support import (  # noqa: F401  (the *_fixture names are fixtures)
+    ARTIFACTS,
     BROWSER_MARKS,
     LAPTOP,
+    NO_SIDEWAYS_SCROLL,
     PASSWORD,
     PHONE,
     Box,
@@ -49,6 +51,16 @@ from tests.browser_support import (  # noqa: F401  (the *_fixture names are fixt
 )
 
 pytestmark = BROWSER_MARKS
+
+NARROWEST = {"width": 320, "height": 640}
+
+#: The innermost elements that stick out on the right (to say what overflows).
+TOO_WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5
+    && ![...e.children].some((c) => c.getBoundingClientRect().right > window.innerWidth + 0.5))
+  .slice(0, 6)
+  .map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + '.' + e.className
+    + ' ' + Math.round(e.getBoundingClientRect().right))"""
 
 AXE_DIR = Path(os.environ.get("CLASSROOM_BOX_AXE_DIR",
                               Path.home() / ".cache" / "classroom-box-tests" / "axe"))
@@ -99,7 +111,14 @@ async def audit(page: Any, axe_js: str, where: str) -> list[str]:
 
 
 async def audit_all(pages: list[tuple[Any, str]], axe_js: str, found: list[str]) -> None:
-    """Audit each page in light and dark, at phone and laptop width."""
+    """Audit each page in light and dark, at phone and laptop width; and at 320 px nothing may
+    force sideways scrolling."""
+    for page, what in pages:
+        await page.set_viewport_size(NARROWEST)
+        if not await page.evaluate(NO_SIDEWAYS_SCROLL):
+            wide = await page.evaluate(TOO_WIDE)
+            await shot(page, f"a11y-overflow-{len(found)}.png")
+            found.append(f"{what}: scrolls sideways at 320 px: {wide}")
     for scheme in ("light", "dark"):
         for size in (PHONE, LAPTOP):
             for page, what in pages:
@@ -335,6 +354,10 @@ async def test_axe_finds_no_serious_violations_light_dark_phone_laptop(
     await audit_all([(student, "student: dashboard"), (teacher, "teacher: dashboard")],
                     axe_source, found)
 
+    await teacher.emulate_media(color_scheme="light")
+    await teacher.set_viewport_size(NARROWEST)
+    await teacher.locator("form[data-form=schedule]").screenshot(
+        path=str(ARTIFACTS / "a11y-teacher-schedule-form-320.png"), animations="disabled")
     await teacher.set_viewport_size(LAPTOP)
     await teacher.get_by_role("button", name="Show QR code").click()
     await teacher.wait_for_function("() => document.querySelector('#qr-img').naturalWidth > 0")
@@ -375,6 +398,8 @@ async def test_keyboard_only_join_with_visible_focus(box: Box, browser: Any) -> 
         await walk.tab(shift=True)
         assert walk.stops[-1]["id"] == "join-name"
         await page.keyboard.type(f"Kim {scheme}")
+        await page.locator("#join-form").screenshot(
+            path=str(ARTIFACTS / f"a11y-focus-name-{scheme}.png"), animations="disabled")
         await walk.tab()
         await walk.check()
         await page.keyboard.press("Enter")
@@ -461,6 +486,16 @@ async def test_schedule_cancel_and_change_length_reach_the_student_live(
     at = later(121)
     await card.get_by_text("Schedule a lecture for later").click()
     form = card.locator("form[data-form=schedule]")
+    # validated in the page before anything is sent: each field says what is wrong
+    await form.get_by_role("button", name="Schedule").click()
+    await expect(form.locator(".field-error:visible")).to_have_text(
+        ["Subject is required.", "Title is required.", "Pick a date and time."])
+    await expect(form.get_by_label("Subject")).to_be_focused()
+    await form.get_by_label("Starts at").fill(later(-5).strftime("%Y-%m-%dT%H:%M"))
+    await form.get_by_role("button", name="Schedule").click()
+    await expect(form.locator(".field-error:visible").last).to_have_text(
+        "Pick a time in the future.")
+    assert (await box.get("/api/lectures"))["scheduled"] == []
     await form.get_by_label("Subject").fill("Art")
     await form.get_by_label("Title").fill("Colours")
     await form.get_by_label("Starts at").fill(at.strftime("%Y-%m-%dT%H:%M"))
@@ -613,6 +648,10 @@ async def test_server_error_is_shown_when_another_tab_started_the_lecture(
     await expect(card1.locator(".live-panel .lecture-title")).to_have_text("Magnets")
     live = (await box.get("/api/lectures"))["live"]
     assert [x["title"] for x in live] == ["Magnets"]
+    # when that lecture ends, tab 1's start form comes back without the old error
+    await card2.get_by_role("button", name="End lecture").click()
+    await expect(start1).to_be_visible()
+    await expect(err).to_be_hidden()
     for log in logs:
         log.errors = [e for e in log.errors if "status of 401" not in e
                       and "status of 409" not in e]
