@@ -66,7 +66,8 @@ async function showJoin(code, who) {
     place = await get(`/api/join/${encodeURIComponent(code)}`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
-      showCode(`The join code “${code}” isn't known on this box. Check the code on the board.`);
+      showCode(`No class has the join code “${code}” on this box. Check the code on the board and`
+        + " type it again.", code);
       return;
     }
     if (who.kind === "unreachable" && loadCachedMe()) {
@@ -143,9 +144,15 @@ async function showJoin(code, who) {
   });
 }
 
-function showCode(reason) {
+/** The "type your join code" form; `code` (an unknown one) is put back in the field to correct. */
+function showCode(reason, code) {
   if (reason) $("#code-reason").textContent = reason;
   showView("code");
+  if (code) {
+    const input = $("#code-input");
+    input.value = code;
+    input.select();
+  }
   const form = $("#code-form");
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();

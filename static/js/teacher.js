@@ -401,6 +401,9 @@ function updatePanel(p) {
     p.liveSlot.replaceChildren();
   }
   p.liveSlot.hidden = !live;
+  // A start refused because a lecture went live meanwhile (409 from another tab) must not greet
+  // the teacher again when that lecture has ended and the form comes back.
+  if (live) for (const f of p.startWrap.querySelectorAll("form")) formError(f, null);
   p.startWrap.hidden = Boolean(live);
   p.card.dataset.live = live ? "true" : "false";
   renderScheduledList(p);
