@@ -55,6 +55,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_cert", _opt_path, "PEM certificate: serve HTTPS"),
     Setting("tls_key", _opt_path, "PEM private key for --tls-cert"),
     Setting("teacher_session_hours", float, "hours a teacher login stays valid"),
+    Setting("max_connections_per_address", int,
+            "open sockets allowed per client address (a class behind one NAT shares one)"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
 )
 
@@ -72,6 +74,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     teacher_session_hours: float = 12.0
+    max_connections_per_address: int = 200
     public_host: str = ""
 
     @property

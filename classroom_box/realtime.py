@@ -163,6 +163,13 @@ class Realtime:
         self.sio.on("disconnect", self.on_disconnect)
         for name in ("join_classroom", "leave_classroom", "teacher_connect", "student_connect"):
             self.sio.on(name, self._guarded(name, getattr(self, "on_" + name)))
+        unknown = self._guarded("*", self.on_unknown_event)
+
+        async def any_other_event(event: str, sid: str, *args: Any) -> dict[str, Any]:
+            """Unknown event names cost tokens too, so they cannot be flooded for free."""
+            return await unknown(sid, *args)
+
+        self.sio.on("*", any_other_event)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         auth = auth if isinstance(auth, dict) else {}
@@ -268,7 +275,8 @@ class Realtime:
     def _guarded(self, name: str, handler: Any) -> Any:
         """Rate-limit, then run; any ApiError becomes a negative ack, never a crash."""
 
-        async def run(sid: str, data: Any = None) -> dict[str, Any]:
+        async def run(sid: str, *args: Any) -> dict[str, Any]:
+            data = args[0] if args else None  # extra arguments from a hostile client are ignored
             conn = self.conns.get(sid)
             if conn is None:
                 return {"ok": False, "error": "not connected"}
@@ -310,6 +318,9 @@ class Realtime:
         conn.rooms.discard(room)
         await self.sio.leave_room(sid, room)
         return {"ok": True, "room": room}
+
+    async def on_unknown_event(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
+        raise ApiError(404, "unknown_event", "no such event")
 
     async def on_teacher_connect(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
         if conn.principal.kind != "teacher":
