@@ -23,7 +23,7 @@ from classroom_box.classes import Classes
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import WebSocketLimiter, own_origin
+from classroom_box.limits import SocketIOGuard, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import ClassroomManager, Realtime
@@ -121,8 +121,8 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app.register_blueprint(install_routes())
     app.register_blueprint(pages)
     _install_hooks(app, box)
-    asgi = WebSocketLimiter(socketio.ASGIApp(sio, other_asgi_app=app),
-                            settings.max_connections_per_address)
+    asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),
+                         settings.max_connections_per_address, MAX_BODY)
     asgi.box = box  # type: ignore[attr-defined]
     asgi.quart = app  # type: ignore[attr-defined]
     return asgi  # type: ignore[return-value]

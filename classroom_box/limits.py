@@ -7,7 +7,9 @@ Three things the frameworks do not do for us:
   seconds (slowloris) holds a socket and a parser forever. `GuardedHttpToolsProtocol` gives each
   request `HEADER_TIMEOUT` seconds from its first byte (or from the connection) to end its headers.
 - Engine.IO accepts any number of WebSocket sessions per address before Socket.IO authentication
-  runs; `WebSocketLimiter` caps open WebSockets per client address at the ASGI level.
+  runs; `SocketIOGuard` caps open WebSockets per client address at the ASGI level. It also answers
+  an oversized long-polling POST with 413 itself: Engine.IO would disconnect the session and then
+  wait forever for a GET to flush the close packet, hanging the request (python-engineio 4.x).
 - Engine.IO's ASGI driver believes every request is `http` (it only reads X-Forwarded-Proto), so its
   default same-origin check refuses browsers under TLS. `own_origin` compares the Origin with the
   scheme and Host the request really arrived on.
@@ -85,11 +87,12 @@ def harden(config: uvicorn.Config, header_timeout: float = HEADER_TIMEOUT) -> uv
     return config
 
 
-class WebSocketLimiter:
-    """ASGI middleware: at most `limit` open WebSockets per client address, refused unaccepted."""
+class SocketIOGuard:
+    """ASGI middleware: cap WebSockets per address; refuse oversized Engine.IO POSTs up front."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_SOCKETS_PER_ADDRESS) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int = MAX_SOCKETS_PER_ADDRESS,
+                 max_body: int = 64 * 1024) -> None:
+        self.app, self.limit, self.max_body = app, limit, max_body
         self.open: dict[str, int] = defaultdict(int)
 
     def __getattr__(self, name: str) -> Any:
@@ -98,6 +101,11 @@ class WebSocketLimiter:
         return getattr(self.app, name)  # `box`, `quart` and friends stay reachable
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._too_big(scope):
+            await send({"type": "http.response.start", "status": 413,
+                        "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
+            await send({"type": "http.response.body", "body": b"payload too large"})
+            return
         if scope["type"] != "websocket":
             await self.app(scope, receive, send)
             return
@@ -113,6 +121,15 @@ class WebSocketLimiter:
             self.open[address] -= 1
             if self.open[address] <= 0:
                 del self.open[address]
+
+
+    def _too_big(self, scope: Scope) -> bool:
+        if not str(scope.get("path", "")).startswith("/socket.io"):
+            return False  # Quart enforces MAX_CONTENT_LENGTH on its own routes
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                return not value.isdigit() or int(value) > self.max_body
+        return False  # Engine.IO reads no more than Content-Length says
 
 
 def own_origin(origin: str | None, environ: dict[str, Any]) -> bool:

@@ -40,7 +40,7 @@ def self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
 
 async def polling_connect(http: httpx.AsyncClient, token: str | None,
-                          headers: dict[str, str] | None = None) -> str:
+                          headers: dict[str, str] | None = None, keep: bool = False) -> str:
     """Socket.IO connect over raw long-polling; returns "40" (connected) or "44" (refused).
 
     Raw requests, because a refused python-socketio polling client waits out a 25 s long-poll.
@@ -53,5 +53,12 @@ async def polling_connect(http: httpx.AsyncClient, token: str | None,
     posted = await http.post(f"{base}&sid={sid}", content=f"40{auth}", headers=headers)
     assert posted.status_code == 200, posted.text
     answer = (await http.get(f"{base}&sid={sid}", headers=headers)).text
-    await http.post(f"{base}&sid={sid}", content="1", headers=headers)  # close the session
+    if keep:
+        return answer[:2] + sid  # the caller closes it with polling_close
+    await polling_close(http, sid, headers)
     return answer[:2]
+
+
+async def polling_close(http: httpx.AsyncClient, sid: str,
+                        headers: dict[str, str] | None = None) -> None:
+    await http.post(f"/socket.io/?EIO=4&transport=polling&sid={sid}", content="1", headers=headers)
