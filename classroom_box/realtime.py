@@ -23,7 +23,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from classroom_box.auth import Principal, principal_for
+from classroom_box.auth import Principal, principal_for, token_hash
 from classroom_box.classes import Classes
 from classroom_box.events import Event, EventLog, classroom_room, teacher_room
 from classroom_box.lectures import section_state
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 COOKIE_NAME = "cb_session"
 NAMESPACE = "/"
 ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
+FLOOD_STRIKES = 20  # refused events tolerated before the box hangs up
+FLOOD_COOLDOWN = 30.0  # seconds a flooder's token may not reconnect (a reconnect costs a replay)
 
 
 class ClassroomManager(socketio.AsyncManager):
@@ -131,6 +133,7 @@ class Realtime:
         self.presence = Presence()
         self.per_address: dict[str, int] = defaultdict(int)
         self.max_per_address = max_per_address
+        self.cooldown: dict[str, float] = {}  # token hash -> monotonic time it may reconnect
         self._dispatcher: asyncio.Task[None] | None = None
         self._register()
 
@@ -173,7 +176,10 @@ class Realtime:
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         auth = auth if isinstance(auth, dict) else {}
-        principal = await principal_for(self.store, auth.get("token") or cookie_token(environ))
+        token = auth.get("token") or cookie_token(environ)
+        if isinstance(token, str) and self.cooldown.get(token_hash(token), 0) > time.monotonic():
+            raise socketio.exceptions.ConnectionRefusedError("flooding: wait before reconnecting")
+        principal = await principal_for(self.store, token)
         if principal is None:
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
         address = client_address(environ)
@@ -282,8 +288,9 @@ class Realtime:
                 return {"ok": False, "error": "not connected"}
             if not conn.bucket.take(time.monotonic()):
                 conn.strikes += 1
-                if conn.strikes > 20:
+                if conn.strikes > FLOOD_STRIKES:
                     log.warning("disconnecting %s (%s): event flood", sid, conn.address)
+                    self._cool_down(conn.principal.token_hash)
                     await self.sio.disconnect(sid)
                 return {"ok": False, "error": "rate limited: slow down"}
             try:
@@ -293,6 +300,12 @@ class Realtime:
 
         run.__name__ = name
         return run
+
+    def _cool_down(self, hashed: str) -> None:
+        now = time.monotonic()
+        if len(self.cooldown) > 10_000:
+            self.cooldown = {k: t for k, t in self.cooldown.items() if t > now}
+        self.cooldown[hashed] = now + FLOOD_COOLDOWN
 
     async def _room_for_request(self, conn: Conn, data: Any) -> str:
         req = validate(data, ROOM_SCHEMA)
