@@ -23,7 +23,7 @@ from classroom_box.classes import Classes
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import SocketIOGuard, own_origin
+from classroom_box.limits import SocketIOGuard, drop_malformed_packets, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import ClassroomManager, Realtime
@@ -113,6 +113,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
         async_mode="asgi", client_manager=manager, cors_allowed_origins=own_origin,
         max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20,
     )
+    drop_malformed_packets(sio)
     box = build_box(settings, sio, manager)
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,

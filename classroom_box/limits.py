@@ -132,6 +132,31 @@ class SocketIOGuard:
         return False  # Engine.IO reads no more than Content-Length says
 
 
+def drop_malformed_packets(sio: Any) -> None:
+    """A Socket.IO packet that cannot be decoded (bad JSON, nesting deeper than Python's json can
+    recurse) closes that client's connection, instead of an ERROR traceback per packet.
+
+    python-socketio decodes inside `_handle_eio_message` and lets the exception escape to Engine.IO,
+    which logs it and keeps the connection open, so a client could fill the log at line rate. We
+    decode once up front (client -> server traffic is a few small packets) and hang up on failure.
+    """
+    original = sio._handle_eio_message
+
+    async def checked(eio_sid: str, data: Any) -> Any:
+        if isinstance(data, str):
+            try:
+                sio.packet_class(encoded_packet=data)
+            except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+                log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,
+                            type(exc).__name__)
+                await sio.eio.disconnect(eio_sid)
+                return None
+        return await original(eio_sid, data)
+
+    sio._handle_eio_message = checked
+    sio.eio.on("message", checked)
+
+
 def own_origin(origin: str | None, environ: dict[str, Any]) -> bool:
     """Socket.IO CORS: only the box's own origin (scheme and host the request came in on)."""
     if not origin:
