@@ -6,6 +6,8 @@ matrix test, so a route cannot exist without saying who may call it.
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from classroom_box.auth import (
 )
 from classroom_box.qr import svg_qr
 from classroom_box.realtime import COOKIE_NAME, cookie_token
-from classroom_box.validation import ApiError, Field, Schema, validate
+from classroom_box.validation import ApiError, Field, Schema, invalid, validate
 
 if TYPE_CHECKING:
     from classroom_box.app import Box
@@ -75,12 +77,23 @@ def _view(r: Route) -> Handler:
                 raise ApiError(401, "unauthenticated", "log in or join a class first")
             if r.who in ("teacher", "student") and principal.kind != r.who:
                 raise ApiError(403, "forbidden", f"only a {r.who} may do this")
+        if any(isinstance(v, int) and not 0 < v <= 2**62 for v in params.values()):
+            raise ApiError(404, "not_found", "no such object")  # SQLite ints are 64-bit
         args: list[Any] = [principal]
         if r.body is not None:
-            args.append(validate(await request.get_json(force=True, silent=True), r.body))
+            args.append(validate(await json_body(), r.body))
         return await r.handler(*args, **params)
     view.__name__ = r.handler.__name__
     return view
+
+
+async def json_body() -> object:
+    """Any bytes at all: bad UTF-8, bad JSON or nesting too deep is a 422, never a 500."""
+    raw = await request.get_data(as_text=False)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise invalid("the body is not valid JSON") from exc
 
 
 def install_routes() -> Blueprint:
@@ -152,7 +165,7 @@ async def login(_: Principal | None, body: dict[str, Any]) -> Any:
     keys = ("user:" + body["username"].casefold(), "addr:" + client_ip())
     wait = max(throttle.retry_after(k) for k in keys)
     if wait > 0:
-        raise ApiError(429, "throttled", f"too many failed logins; try again in {wait:.0f} s")
+        raise throttled(f"too many failed logins; try again in {math.ceil(wait)} s", wait)
     found = await check_login(box().store, body["username"], body["password"])
     if found is None:
         for key in keys:
@@ -215,7 +228,7 @@ async def _section_by_code(code: object) -> sqlite3.Row:
     key = "join:" + client_ip()
     wait = b.join_throttle.retry_after(key)
     if wait > 0:
-        raise ApiError(429, "throttled", f"too many wrong codes; try again in {wait:.0f} s")
+        raise throttled(f"too many wrong codes; try again in {math.ceil(wait)} s", wait)
     clean = validate({"join_code": code}, {"join_code": Field("code")})["join_code"]
     section = await b.classes.by_code(clean)
     if section is None:
@@ -357,9 +370,15 @@ def _int_or_raw(text: str) -> Any:
     return int(text) if text.isdigit() and len(text) < 19 else text
 
 
+def throttled(message: str, wait: float) -> ApiError:
+    exc = ApiError(429, "throttled", message)
+    exc.retry_after = max(1, math.ceil(wait))  # type: ignore[attr-defined]
+    return exc
+
+
 def error_response(exc: ApiError) -> Response:
     response = jsonify(exc.body())
     response.status_code = exc.status
     if exc.status == 429:
-        response.headers["Retry-After"] = "1"
+        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 1))
     return response

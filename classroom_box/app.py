@@ -17,11 +17,13 @@ import socketio
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from classroom_box import openapi  # noqa: F401  (registers GET /openapi.json in ROUTES)
 from classroom_box.api import error_response, install_routes
 from classroom_box.classes import Classes
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.lectures import Lectures, section_state
+from classroom_box.limits import SocketIOGuard, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import ClassroomManager, Realtime
@@ -110,7 +112,7 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
 def create_app(settings: Settings) -> socketio.ASGIApp:
     manager = ClassroomManager()
     sio = ClassroomServer(
-        async_mode="asgi", client_manager=manager, cors_allowed_origins=None,
+        async_mode="asgi", client_manager=manager, cors_allowed_origins=own_origin,
         max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20,
     )
     box = build_box(settings, sio, manager)
@@ -121,10 +123,11 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app.register_blueprint(install_routes())
     app.register_blueprint(pages)
     _install_hooks(app, box)
-    asgi = socketio.ASGIApp(sio, other_asgi_app=app)
+    asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),
+                         settings.max_connections_per_address, MAX_BODY)
     asgi.box = box  # type: ignore[attr-defined]
     asgi.quart = app  # type: ignore[attr-defined]
-    return asgi
+    return asgi  # type: ignore[return-value]
 
 
 def settings_secret(settings: Settings) -> str:

@@ -55,9 +55,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tls_cert", _opt_path, "PEM certificate: serve HTTPS"),
     Setting("tls_key", _opt_path, "PEM private key for --tls-cert"),
     Setting("teacher_session_hours", float, "hours a teacher login stays valid"),
-    Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
     Setting("max_connections_per_address", int,
-            "open sockets allowed from one client address (a NAT hides a class behind one)"),
+            "open sockets allowed per client address (a class behind one NAT shares one)"),
+    Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
 )
 
 
@@ -74,8 +74,8 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     teacher_session_hours: float = 12.0
-    public_host: str = ""
     max_connections_per_address: int = 200
+    public_host: str = ""
 
     @property
     def db_path(self) -> Path:

@@ -23,7 +23,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from classroom_box.auth import Principal, principal_for
+from classroom_box.auth import Principal, principal_for, token_hash
 from classroom_box.classes import Classes
 from classroom_box.events import Event, EventLog, classroom_room, teacher_room
 from classroom_box.lectures import section_state
@@ -36,6 +36,8 @@ COOKIE_NAME = "cb_session"
 NAMESPACE = "/"
 COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be
 ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
+FLOOD_STRIKES = 20  # refused events tolerated before the box hangs up
+FLOOD_COOLDOWN = 30.0  # seconds a flooder's token may not reconnect (a reconnect costs a replay)
 
 
 class ClassroomManager(socketio.AsyncManager):
@@ -162,6 +164,7 @@ class Realtime:
         self._counts_due: set[int] = set()
         self.per_address: dict[str, int] = defaultdict(int)
         self.max_per_address = max_per_address
+        self.cooldown: dict[str, float] = {}  # token hash -> monotonic time it may reconnect
         self._dispatcher: asyncio.Task[None] | None = None
         self._register()
 
@@ -203,10 +206,20 @@ class Realtime:
         self.sio.on("disconnect", self.on_disconnect)
         for name in ("join_classroom", "leave_classroom", "teacher_connect", "student_connect"):
             self.sio.on(name, self._guarded(name, getattr(self, "on_" + name)))
+        unknown = self._guarded("*", self.on_unknown_event)
+
+        async def any_other_event(event: str, sid: str, *args: Any) -> dict[str, Any]:
+            """Unknown event names cost tokens too, so they cannot be flooded for free."""
+            return await unknown(sid, *args)
+
+        self.sio.on("*", any_other_event)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         auth = auth if isinstance(auth, dict) else {}
-        principal = await principal_for(self.store, auth.get("token") or cookie_token(environ))
+        token = auth.get("token") or cookie_token(environ)
+        if isinstance(token, str) and self.cooldown.get(token_hash(token), 0) > time.monotonic():
+            raise socketio.exceptions.ConnectionRefusedError("flooding: wait before reconnecting")
+        principal = await principal_for(self.store, token)
         if principal is None:
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
         address = client_address(environ)
@@ -338,14 +351,16 @@ class Realtime:
     def _guarded(self, name: str, handler: Any) -> Any:
         """Rate-limit, then run; any ApiError becomes a negative ack, never a crash."""
 
-        async def run(sid: str, data: Any = None) -> dict[str, Any]:
+        async def run(sid: str, *args: Any) -> dict[str, Any]:
+            data = args[0] if args else None  # extra arguments from a hostile client are ignored
             conn = self.conns.get(sid)
             if conn is None:
                 return {"ok": False, "error": "not connected"}
             if not conn.bucket.take(time.monotonic()):
                 conn.strikes += 1
-                if conn.strikes > 20:
+                if conn.strikes > FLOOD_STRIKES:
                     log.warning("disconnecting %s (%s): event flood", sid, conn.address)
+                    self._cool_down(conn.principal.token_hash)
                     await self.sio.disconnect(sid)
                 return {"ok": False, "error": "rate limited: slow down"}
             try:
@@ -355,6 +370,12 @@ class Realtime:
 
         run.__name__ = name
         return run
+
+    def _cool_down(self, hashed: str) -> None:
+        now = time.monotonic()
+        if len(self.cooldown) > 10_000:
+            self.cooldown = {k: t for k, t in self.cooldown.items() if t > now}
+        self.cooldown[hashed] = now + FLOOD_COOLDOWN
 
     async def _room_for_request(self, conn: Conn, data: Any) -> str:
         req = validate(data, ROOM_SCHEMA)
@@ -380,6 +401,9 @@ class Realtime:
         conn.rooms.discard(room)
         await self.sio.leave_room(sid, room)
         return {"ok": True, "room": room}
+
+    async def on_unknown_event(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
+        raise ApiError(404, "unknown_event", "no such event")
 
     async def on_teacher_connect(self, conn: Conn, sid: str, data: Any) -> dict[str, Any]:
         if conn.principal.kind != "teacher":

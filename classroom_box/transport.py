@@ -1,4 +1,4 @@
-"""Engine.IO tuning: the one place the box reaches below python-socketio's public API.
+"""Socket.IO server tuning: the one place the box reaches below python-socketio's public API.
 
 Every websocket has a writer task that waits on its packet queue. engineio waits with
 `asyncio.wait_for`, which on Python 3.11 (Raspberry Pi OS Bookworm) creates a task for every
@@ -12,11 +12,14 @@ taking effect after a python-socketio upgrade.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import socketio
 from engineio import exceptions
 from engineio.async_socket import AsyncSocket
+
+log = logging.getLogger(__name__)
 
 
 class LeanSocket(AsyncSocket):  # type: ignore[misc]
@@ -42,6 +45,24 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
 
 
 class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> Any:
+        """A packet that cannot be decoded (bad JSON, nesting deeper than json can recurse)
+        closes that client's connection instead of logging an ERROR traceback per packet.
+
+        python-socketio decodes here and lets the exception escape to Engine.IO, which logs it
+        and keeps the connection open, so a client could fill the log at line rate. Client ->
+        server traffic is a few small packets, so decoding twice costs nothing that matters.
+        """
+        if isinstance(data, str):
+            try:
+                self.packet_class(encoded_packet=data)
+            except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+                log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,
+                            type(exc).__name__)
+                await self.eio.disconnect(eio_sid)
+                return None
+        return await super()._handle_eio_message(eio_sid, data)
+
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         sock = self.eio.sockets.get(eio_sid)
         if type(sock) is AsyncSocket:

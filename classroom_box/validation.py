@@ -45,7 +45,7 @@ class Field:
             return {"type": "string", "minLength": 1 if self.required else 0,
                     "maxLength": self.max_len}
         if self.kind == "code":
-            return {"type": "string", "pattern": "^[A-Za-z0-9]{6}$"}
+            return {"type": "string", "pattern": f"^[{JOIN_ALPHABET}{JOIN_ALPHABET.lower()}]{{6}}$"}
         if self.kind == "time":
             return {"type": "string", "format": "date-time"}
         if self.kind == "str_list":

@@ -1,0 +1,117 @@
+"""The OpenAPI 3.1 description, generated from the route table so it cannot drift from the code.
+
+Each `Route` already says its method, path, who may call it and its body `Field`s; this module only
+translates that. `/openapi.json` is itself a row of the table (public), so it is documented too.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from classroom_box import __version__
+from classroom_box.api import LECTURES_QUERY, ROUTES, Route, route
+from classroom_box.auth import Principal
+from classroom_box.realtime import COOKIE_NAME
+from classroom_box.validation import json_schema
+
+PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
+ERROR = {"$ref": "#/components/schemas/Error"}
+AUTHENTICATED = [{"bearer": []}, {"cookie": []}]
+STATUS_TEXT = {
+    200: "OK", 201: "Created", 401: "Not logged in (no, unknown, expired or revoked token)",
+    403: "Logged in but not allowed (wrong role, another teacher's class, another section), or a"
+         " cross-site request", 404: "No such object or join code",
+    409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
+    415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
+}
+QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY}
+
+
+def openapi_path(path: str) -> str:
+    """Quart `<int:section_id>` becomes OpenAPI `{section_id}`."""
+    return PATH_PARAM.sub(lambda m: "{" + m.group(2) + "}", path)
+
+
+def _parameters(r: Route) -> list[dict[str, Any]]:
+    params = []
+    for converter, name in PATH_PARAM.findall(r.path):
+        schema: dict[str, Any] = ({"type": "integer", "minimum": 1, "maximum": 2**62}
+                                  if converter == "int" else {"type": "string"})
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    for name, spec in QUERIES.get(r.path, {}).items():
+        params.append({"name": name, "in": "query", "required": spec.required,
+                       "schema": spec.json_schema()})
+    return params
+
+
+def _statuses(r: Route) -> list[int]:
+    ok = 201 if r.method == "POST" and r.handler.__name__ in {"setup", "create_class", "start",
+                                                              "schedule"} else 200
+    codes = [ok]
+    if r.who != "public":
+        codes += [401, 403]
+    if r.method == "POST":
+        codes += [403, 413, 415, 422, 429] if r.body is not None else [403]
+    if "<" in r.path or r.path.startswith("/api/lecture/") or r.path == "/api/join":
+        codes += [404, 409, 422, 429]
+    if r.path == "/api/auth/login":
+        codes += [401]
+    return sorted(set(codes))
+
+
+def _operation(r: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": r.handler.__name__,
+        "summary": r.summary.splitlines()[0] if r.summary else r.path,
+        "description": f"Caller: {r.who}. {r.summary}",
+        "security": [] if r.who == "public" else AUTHENTICATED,
+        "responses": {
+            str(code): ({"description": STATUS_TEXT.get(code, "")} if code < 400 else
+                        {"description": STATUS_TEXT.get(code, ""),
+                         "content": {"application/json": {"schema": ERROR}}})
+            for code in _statuses(r)
+        },
+    }
+    if r.who == "public":
+        op["security"] = [{}, *AUTHENTICATED]  # optional: join keeps the same device's student
+    params = _parameters(r)
+    if params:
+        op["parameters"] = params
+    if r.body is not None:
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": json_schema(r.body)}}}
+    return op
+
+
+def build_openapi() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for r in ROUTES:
+        paths.setdefault(openapi_path(r.path), {})[r.method.lower()] = _operation(r)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "classroom-box", "version": __version__,
+                 "description": "Generated from classroom_box.api.ROUTES; see docs/api.md."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "token returned by login, setup or join"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME,
+                           "description": "HttpOnly session cookie set by login, setup or join;"
+                                          " POSTs with it must be same-origin JSON"},
+            },
+            "schemas": {"Error": {
+                "type": "object", "required": ["error"],
+                "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+            }},
+        },
+    }
+
+
+@route("GET", "/openapi.json", "public")
+async def openapi_json(_: Principal | None) -> Any:
+    """This API's OpenAPI 3.1 description, generated from the route table."""
+    return build_openapi()
