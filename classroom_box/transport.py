@@ -26,8 +26,13 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
     async def poll(self) -> list[Any]:
         """Same contract as AsyncSocket.poll: wait for packets, then take what is queued."""
         try:
-            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+            if self.upgraded:
+                # websocket: its reader loop already times out a silent client and then puts
+                # None here to end this writer, so a timer per wait is pure overhead
                 first = await self.queue.get()
+            else:
+                async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                    first = await self.queue.get()
             self.queue.task_done()
         except (TimeoutError, asyncio.CancelledError):
             raise exceptions.QueueEmpty() from None
