@@ -22,11 +22,12 @@ from classroom_box.api import error_response, install_routes
 from classroom_box.classes import Classes
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
+from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import SocketIOGuard, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
-from classroom_box.realtime import ClassroomManager, Realtime
+from classroom_box.realtime import Realtime
 from classroom_box.scheduler import Scheduler
 from classroom_box.store import Store
 from classroom_box.transport import ClassroomServer

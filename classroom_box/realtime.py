@@ -21,11 +21,11 @@ from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
-from socketio import packet as sio_packet
 
 from classroom_box.auth import Principal, principal_for, token_hash
 from classroom_box.classes import Classes
 from classroom_box.events import Event, EventLog, classroom_room, teacher_room
+from classroom_box.fanout import NAMESPACE, CatchUpCache, ClassroomManager
 from classroom_box.lectures import section_state
 from classroom_box.ratelimit import TokenBucket
 from classroom_box.store import Store
@@ -33,76 +33,10 @@ from classroom_box.validation import ApiError, Field, validate
 
 log = logging.getLogger(__name__)
 COOKIE_NAME = "cb_session"
-NAMESPACE = "/"
 COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be
 ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
 FLOOD_STRIKES = 20  # refused events tolerated before the box hangs up
 FLOOD_COOLDOWN = 30.0  # seconds a flooder's token may not reconnect (a reconnect costs a replay)
-
-
-class ClassroomManager(socketio.AsyncManager):
-    """Fan-out with one encode per event and one awaited send per recipient (no task each).
-
-    Recipients still replaying their missed events get the event parked in their buffer instead.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.syncing: dict[str, list[Event]] = {}
-
-    def encode(self, event: str, data: Any) -> list[eio_packet.Packet]:
-        pkt = self.server.packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[event, data])
-        encoded = pkt.encode()
-        return [eio_packet.Packet(eio_packet.MESSAGE, p)
-                for p in (encoded if isinstance(encoded, list) else [encoded])]
-
-    async def fanout(self, event: Event) -> int:
-        packets = self.encode(event.type, event.payload)
-        sent = 0
-        for sid, eio_sid in list(self.get_participants(NAMESPACE, list(event.rooms))):
-            parked = self.syncing.get(sid)
-            if parked is not None:
-                parked.append(event)
-                continue
-            for p in packets:
-                await self.server._send_eio_packet(eio_sid, p)
-            sent += 1
-        return sent
-
-    async def send_to(self, sid: str, event: str, data: Any) -> None:
-        await self.send_packets(sid, self.encode(event, data))
-
-    async def send_packets(self, sid: str, packets: list[eio_packet.Packet]) -> None:
-        eio_sid = self.eio_sid_from_sid(sid, NAMESPACE)
-        if eio_sid is None:
-            return
-        for p in packets:
-            await self.server._send_eio_packet(eio_sid, p)
-
-
-class CatchUpCache:
-    """Encoded catch-ups keyed by what was asked, valid only while the newest seq is unchanged.
-
-    Lecture state changes only together with an event, so an unchanged newest seq means an
-    unchanged answer.
-    """
-
-    def __init__(self, limit: int = 256) -> None:
-        self.high = -1
-        self.limit = limit
-        self.entries: dict[tuple[Any, ...], list[eio_packet.Packet]] = {}
-
-    def get(self, high: int, key: tuple[Any, ...]) -> list[eio_packet.Packet] | None:
-        if high != self.high:
-            self.high, self.entries = high, {}
-        return self.entries.get(key)
-
-    def clear(self) -> None:
-        self.high, self.entries = -1, {}
-
-    def put(self, high: int, key: tuple[Any, ...], packets: list[eio_packet.Packet]) -> None:
-        if high == self.high and len(self.entries) < self.limit:
-            self.entries[key] = packets
 
 
 @dataclass
