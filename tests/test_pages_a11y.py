@@ -47,6 +47,7 @@ from tests.browser_support import (  # noqa: F401  (the *_fixture names are fixt
     expect,
     new_page,
     shot,
+    teacher_login,
     watched_page,
 )
 
@@ -146,15 +147,6 @@ async def join(page: Any, url: str, code: str, name: str) -> None:
     await page.goto(f"{url}/join/{code}")
     await page.get_by_label("Your name").fill(name)
     await page.get_by_role("button", name="Join class").click()
-    await expect(page.locator("#conn")).to_have_attribute("data-status", "connected")
-
-
-async def sign_in(page: Any, url: str) -> None:
-    await page.goto(url + "/teacher")
-    await page.get_by_label("Username").fill("maria")
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("heading", name="Your classes")).to_be_visible()
     await expect(page.locator("#conn")).to_have_attribute("data-status", "connected")
 
 
@@ -341,7 +333,7 @@ async def test_axe_finds_no_serious_violations_light_dark_phone_laptop(
     await student.get_by_label("Your name").fill("Amy Adams")
     await student.get_by_role("button", name="Join class").click()
     await expect(student.locator("#live .progress-value")).to_have_text("45%")
-    await sign_in(teacher, box.url)
+    await teacher_login(teacher, box.url)
     await expect(teacher.locator(".online-count")).to_have_text("1 student online")
     await box.post("/api/lecture/duration", {"session_id": live["session_id"],
                                               "duration_minutes": 50})
@@ -478,7 +470,7 @@ async def test_schedule_cancel_and_change_length_reach_the_student_live(
     teacher, tlog = await new_page(browser, "teacher", LAPTOP, logs)
     student, slog = await new_page(browser, "student", PHONE, logs)
     await join(student, box.url, s["join_code"], "Amy Adams")
-    await sign_in(teacher, box.url)
+    await teacher_login(teacher, box.url)
     card = teacher.locator(".section-card").first
     await expect(student.locator("#scheduled")).to_have_text("Nothing scheduled.")
 
@@ -558,7 +550,7 @@ async def test_double_clicks_submit_once_and_sign_out_ends_the_session(
     await box.login()
     logs: list[PageLog] = []
     teacher, tlog = await new_page(browser, "teacher", LAPTOP, logs)
-    await sign_in(teacher, box.url)
+    await teacher_login(teacher, box.url)
 
     await teacher.get_by_role("button", name="New class").click()
     await teacher.get_by_label("Class name").fill("Grade 8 History")
@@ -693,7 +685,7 @@ async def test_teacher_reconnect_shows_new_progress_and_online_count(
     proxy = await LinkProxy(box.proc.port).start()
     try:
         teacher, tlog = await new_page(browser, "teacher (via proxy)", LAPTOP, logs)
-        await sign_in(teacher, proxy.url)
+        await teacher_login(teacher, proxy.url)
         card = teacher.locator(".section-card").first
         panel = card.locator(".live-panel")
         await expect(panel.locator(".progress-value")).to_have_text("0%")
