@@ -87,6 +87,19 @@ def teachers_exist(settings: Settings) -> bool:
             return False
 
 
+def existing_sections(settings: Settings) -> list[tuple[int, str, str, str]]:
+    """(section id, class name, section name, join code) of every section, read before serving."""
+    if not settings.db_path.exists():
+        return []
+    with sqlite3.connect(settings.db_path) as conn:
+        try:
+            return list(conn.execute(
+                "SELECT s.id, c.name, s.name, s.join_code FROM sections s"
+                " JOIN classes c ON c.id = s.class_id ORDER BY c.id, s.id"))
+        except sqlite3.OperationalError:
+            return []
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from classroom_box.server import serve
 
@@ -167,13 +180,11 @@ def cmd_qr(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     url = base_url(settings) + "/"
     if args.section is not None:
-        with sqlite3.connect(settings.db_path) as conn:
-            row = conn.execute("SELECT join_code FROM sections WHERE id = ?",
-                               (args.section,)).fetchone()
-        if row is None:
+        codes = {sid: code for sid, _, _, code in existing_sections(settings)}
+        if args.section not in codes:
             print(f"no section {args.section}", file=sys.stderr)
             return 1
-        url = f"{base_url(settings)}/join/{row[0]}"
+        url = f"{base_url(settings)}/join/{codes[args.section]}"
     print(terminal_qr(url, ascii_only=(sys.stdout.encoding or "").lower() not in
                       ("utf-8", "utf8")))
     print(url)

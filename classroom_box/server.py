@@ -43,7 +43,8 @@ def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
     ))
 
 
-def banner(settings: Settings, setup_token: str | None, mdns_host: str) -> str:
+def banner(settings: Settings, setup_token: str | None, mdns_host: str,
+           sections: list[tuple[int, str, str, str]]) -> str:
     base = base_url(settings)
     local = f"{settings.scheme}://{mdns_host.rstrip('.')}:{settings.port}"
     lines = [
@@ -55,6 +56,8 @@ def banner(settings: Settings, setup_token: str | None, mdns_host: str) -> str:
     if setup_token:
         lines.append(f"  first start:  create the teacher account at"
                      f" {base}/setup?token={setup_token}")
+    for _, class_name, section_name, code in sections:
+        lines.append(f"  join {class_name} / {section_name}: {base}/join/{code}")
     ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
     lines += ["", "Students scan this to open the join page:", terminal_qr(base + "/",
                                                                             ascii_only=ascii_only)]
@@ -75,7 +78,7 @@ def tune_gc() -> None:
 
 
 def serve(settings: Settings) -> int:
-    from classroom_box.cli import teachers_exist
+    from classroom_box.cli import existing_sections, teachers_exist
 
     lock = ServeLock(settings.data_dir)
     try:
@@ -89,7 +92,8 @@ def serve(settings: Settings) -> int:
         if teachers_exist(settings):
             box.setup.consume()
         ident = box_id(settings.data_dir)
-        print(banner(settings, box.setup.value, local_hostname(ident)), flush=True)
+        print(banner(settings, box.setup.value, local_hostname(ident),
+                     existing_sections(settings)), flush=True)
         tune_gc()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, app, ident))

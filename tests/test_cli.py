@@ -40,6 +40,31 @@ def test_teacher_add_reads_stdin_and_login_works(tmp_path: Path) -> None:
         box.stop()
     banner = box.log.read_text()
     assert f"{box.url}/teacher" in banner and "setup?token=" not in banner
+    qr = cli("qr", "--section", "999", "--data-dir", str(data))
+    assert qr.returncode == 1 and "no section" in qr.stderr
+
+
+def test_serve_prints_every_section_join_url_and_qr_works(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    cli("teacher", "add", "maria", "--data-dir", str(data), stdin="s3cret-pass\n")
+    box = BoxProcess(data).start()
+    try:
+        token = httpx.post(box.url + "/api/auth/login", json={
+            "username": "maria", "password": "s3cret-pass"}).json()["token"]
+        made = httpx.post(box.url + "/api/classes", json={"name": "Bio", "sections": ["A", "B"]},
+                          headers={"Authorization": f"Bearer {token}"}).json()
+    finally:
+        box.stop()
+    box.start()
+    box.stop()
+    banner = box.log.read_text()
+    for section in made["sections"]:
+        assert f"join Bio / {section['name']}: " in banner
+        assert f"/join/{section['join_code']}" in banner
+        printed = cli("qr", "--section", str(section["section_id"]), "--data-dir", str(data),
+                      "--public-host", "10.1.2.3")
+        assert printed.returncode == 0
+        assert f"http://10.1.2.3:8080/join/{section['join_code']}" in printed.stdout
 
 
 def test_serve_prints_setup_link_on_first_start(tmp_path: Path) -> None:
