@@ -1,11 +1,14 @@
 """Socket.IO server tuning: the one place the box reaches below python-socketio's public API.
 
-Every websocket has a writer task that waits on its packet queue. engineio waits with
-`asyncio.wait_for`, which on Python 3.11 (Raspberry Pi OS Bookworm) creates a task for every
-wait: with 1,000 students that is 1,000 extra tasks per broadcast, about a fifth of the fan-out
-CPU in our profile. `asyncio.timeout` does the same job without a task (Python 3.12's wait_for
-does exactly this internally). We install it by subclassing the socket class at connect time,
-through `AsyncServer._handle_eio_connect`; `tests/test_transport.py` fails if the hook stops
+`LeanSocket` changes two things in engineio's per-client socket:
+- Its writer waits on the packet queue with `asyncio.wait_for`, which on Python 3.11 (Raspberry
+  Pi OS Bookworm) creates a task for every wait: with 1,000 students that is 1,000 extra tasks
+  per broadcast, about a fifth of the fan-out CPU in our profile. We wait with no timer at all on
+  websockets (engineio's reader loop already times out a silent client and then ends the writer)
+  and with `asyncio.timeout` (no task) on long-polling.
+- Closing a long-polling socket also ends its pending GET at once, as engineio's sync socket does.
+`ClassroomServer` swaps the socket class at connect time through `_handle_eio_connect`, and
+drops clients that send undecodable packets. `tests/test_transport.py` fails if the hooks stop
 taking effect after a python-socketio upgrade.
 """
 
@@ -47,6 +50,18 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                 break
             packets.append(pkt)
         return packets
+
+
+    async def close(self, wait: bool = True, abort: bool = False, reason: Any = None) -> None:
+        """Also end a pending long-poll GET at once, as python-engineio's sync socket does.
+
+        The async socket leaves it waiting for up to ping interval + timeout (45 s) after a
+        polling client said goodbye, holding the request and delaying shutdown.
+        """
+        was_open = not self.closed and not self.closing
+        await super().close(wait=wait, abort=abort, reason=reason)
+        if was_open and not self.upgraded:
+            self.queue.put_nowait(None)
 
 
 class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
