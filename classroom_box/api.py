@@ -17,8 +17,10 @@ from quart import Blueprint, Response, current_app, jsonify, request
 
 from classroom_box import __version__
 from classroom_box.auth import (
+    COOKIE_NAME,
     Principal,
     check_login,
+    cookie_token,
     create_teacher,
     issue_token,
     principal_for,
@@ -26,7 +28,6 @@ from classroom_box.auth import (
     teacher_count,
 )
 from classroom_box.qr import svg_qr
-from classroom_box.realtime import COOKIE_NAME, cookie_token
 from classroom_box.validation import ApiError, Field, Schema, invalid, validate
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ async def current_principal() -> Principal | None:
     header = request.headers.get("Authorization", "")
     token = header[7:].strip() if header.lower().startswith("bearer ") else None
     if token is None:
-        token = cookie_token({"HTTP_COOKIE": request.headers.get("Cookie", "")})
+        token = cookie_token(request.headers.get("Cookie", ""))
     return await principal_for(box().store, token)
 
 

@@ -14,6 +14,7 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 
 from classroom_box.store import Store
 from classroom_box.validation import iso, utcnow
@@ -71,6 +72,20 @@ async def verify_password(password: str, stored: str) -> bool:
 
 # A real hash to compare against when the username is unknown, so timing does not tell.
 _DUMMY_HASH = hash_password_sync(secrets.token_urlsafe(16))
+
+
+COOKIE_NAME = "cb_session"
+
+
+def cookie_token(header: str) -> str | None:
+    """The session token from a Cookie header, for HTTP and Socket.IO alike."""
+    if not header:
+        return None
+    try:
+        morsel = SimpleCookie(header).get(COOKIE_NAME)
+    except Exception:  # a malformed cookie header is the client's problem, not a crash
+        return None
+    return morsel.value if morsel else None
 
 
 def token_hash(token: str) -> str:

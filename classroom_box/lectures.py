@@ -12,7 +12,7 @@ from typing import Any
 
 from classroom_box.events import EventLog
 from classroom_box.store import Store, Tx
-from classroom_box.validation import ApiError, iso, utcnow
+from classroom_box.validation import ApiError, from_iso, iso, utcnow
 
 DEFAULT_DURATION = 45
 
@@ -200,7 +200,7 @@ class Lectures:
             if row is None or row["status"] != "pending":
                 return row["status"] if row else "gone"
             schedule, teacher_id = as_dict(row), int(row["teacher_id"])
-            ends = datetime.fromisoformat(schedule["scheduled_time"].replace("Z", "+00:00"))
+            ends = from_iso(schedule["scheduled_time"])
             ends += timedelta(minutes=schedule["duration_minutes"])
             busy = await tx.one("SELECT 1 FROM lecture_sessions WHERE section_id = ?"
                                 " AND status = 'live'", (schedule["section_id"],))
@@ -218,7 +218,7 @@ class Lectures:
         rows = await self.store.all(
             "SELECT id, scheduled_time FROM scheduled_lectures WHERE status = 'pending'"
         )
-        return [(r[0], datetime.fromisoformat(r[1].replace("Z", "+00:00"))) for r in rows]
+        return [(r[0], from_iso(r[1])) for r in rows]
 
 
 async def section_state(tx: Tx, sections: list[int]) -> dict[str, list[dict[str, Any]]]:

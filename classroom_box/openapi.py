@@ -11,8 +11,7 @@ from typing import Any
 
 from classroom_box import __version__
 from classroom_box.api import LECTURES_QUERY, ROUTES, Route, route
-from classroom_box.auth import Principal
-from classroom_box.realtime import COOKIE_NAME
+from classroom_box.auth import COOKIE_NAME, Principal
 from classroom_box.validation import json_schema
 
 PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")

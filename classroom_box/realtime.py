@@ -16,13 +16,12 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
 
 import socketio
 from engineio import packet as eio_packet
 
-from classroom_box.auth import Principal, principal_for, token_hash
+from classroom_box.auth import Principal, cookie_token, principal_for, token_hash
 from classroom_box.classes import Classes
 from classroom_box.events import Event, EventLog, classroom_room, teacher_room
 from classroom_box.fanout import NAMESPACE, CatchUpCache, ClassroomManager
@@ -32,7 +31,6 @@ from classroom_box.store import Store
 from classroom_box.validation import ApiError, Field, validate
 
 log = logging.getLogger(__name__)
-COOKIE_NAME = "cb_session"
 COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be
 ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
 FLOOD_STRIKES = 20  # refused events tolerated before the box hangs up
@@ -72,17 +70,6 @@ class Presence:
     def roster(self, section_id: int) -> list[dict[str, Any]]:
         ids = sorted(self.sockets.get(section_id, {}))
         return [{"id": i, "name": self.names.get(i, "")} for i in ids]
-
-
-def cookie_token(environ: dict[str, Any]) -> str | None:
-    raw = environ.get("HTTP_COOKIE", "")
-    if not raw:
-        return None
-    try:
-        morsel = SimpleCookie(raw).get(COOKIE_NAME)
-    except Exception:  # a malformed cookie header is the client's problem, not a crash
-        return None
-    return morsel.value if morsel else None
 
 
 class Realtime:
@@ -150,7 +137,7 @@ class Realtime:
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         auth = auth if isinstance(auth, dict) else {}
-        token = auth.get("token") or cookie_token(environ)
+        token = auth.get("token") or cookie_token(environ.get("HTTP_COOKIE", ""))
         if isinstance(token, str) and self.cooldown.get(token_hash(token), 0) > time.monotonic():
             raise socketio.exceptions.ConnectionRefusedError("flooding: wait before reconnecting")
         principal = await principal_for(self.store, token)

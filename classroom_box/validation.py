@@ -139,6 +139,11 @@ def parse_time(name: str, text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def from_iso(text: str) -> datetime:
+    """Read back a time this box stored with `iso()`."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
