@@ -24,7 +24,7 @@ from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import SocketIOGuard, own_origin
+from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
@@ -153,7 +153,7 @@ def _install_hooks(app: Quart, box: Box) -> None:
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return None
         origin = request.headers.get("Origin")
-        if origin and origin.split("://", 1)[-1] != request.host:
+        if origin and not is_own_origin(origin, request.scheme, request.host):
             return error_response(ApiError(403, "cross_origin", "cross-site request refused"))
         if request.path.startswith("/api/") and request.mimetype != "application/json":
             return error_response(ApiError(415, "json_required", "send JSON"))

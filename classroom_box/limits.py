@@ -137,7 +137,10 @@ def own_origin(origin: str | None, environ: dict[str, Any]) -> bool:
     if not origin:
         return True  # not a browser cross-site request (browsers always send Origin there)
     scope = environ.get("asgi.scope") or {}
-    scheme = {"ws": "http", "wss": "https"}.get(scope.get("scheme", "http"),
-                                                 scope.get("scheme", "http"))
-    host = environ.get("HTTP_HOST", "")
+    return is_own_origin(origin, scope.get("scheme", "http"), environ.get("HTTP_HOST", ""))
+
+
+def is_own_origin(origin: str, scheme: str, host: str) -> bool:
+    """The one same-origin rule, for Socket.IO handshakes and for HTTP writes (CSRF)."""
+    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
     return bool(host) and origin == f"{scheme}://{host}"
