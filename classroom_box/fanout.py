@@ -36,7 +36,8 @@ class ClassroomManager(socketio.AsyncManager):
     async def fanout(self, event: Event) -> int:
         packets = self.encode(event.type, event.payload)
         sent = 0
-        for sid, eio_sid in list(self.get_participants(NAMESPACE, list(event.rooms))):
+        # get_participants iterates over its own copy, so awaiting inside the loop is safe
+        for sid, eio_sid in self.get_participants(NAMESPACE, list(event.rooms)):
             parked = self.syncing.get(sid)
             if parked is not None:
                 parked.append(event)
