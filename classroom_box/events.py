@@ -2,7 +2,9 @@
 
 `append()` runs inside the caller's write transaction, so the state change and its event commit
 together; publication is an after-commit hook, so nothing is emitted that is not on disk and
-events are published in `seq` order. The publisher is injected: this module never imports sockets.
+events are published in `seq` order. Each event also names its room and that room's previous
+`seq` (`prev_seq`), stored in the payload so a replay carries it too. The publisher is injected:
+this module never imports sockets.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Event:
     room: str
     teacher_id: int
     type: str
-    payload: dict[str, Any]  # includes "seq"
+    payload: dict[str, Any]  # includes "seq", "room" and "prev_seq"
 
     @property
     def rooms(self) -> tuple[str, str]:
@@ -70,7 +72,11 @@ class EventLog:
     ) -> Event:
         assert type in EVENT_TYPES, type
         room = classroom_room(class_id, section_id)
-        body = {**payload, "class_id": class_id, "section_id": section_id}
+        # The room's previous seq, read under the write lock: a client that holds less for this
+        # room knows it missed an event (seq is box-wide, so its own gaps say nothing).
+        prev = await tx.one("SELECT MAX(seq) FROM events WHERE room = ?", (room,))
+        body = {**payload, "class_id": class_id, "section_id": section_id, "room": room,
+                "prev_seq": int(prev[0]) if prev and prev[0] is not None else 0}
         cursor = await tx.execute(
             "INSERT INTO events (room, teacher_id, type, payload, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -86,6 +92,21 @@ class EventLog:
         """The newest seq ever assigned (sqlite_sequence survives pruning)."""
         row = await tx.one("SELECT seq FROM sqlite_sequence WHERE name = 'events'")
         return int(row[0]) if row else 0
+
+    @staticmethod
+    async def room_highs(tx: Tx, rooms: list[str], teacher_id: int | None) -> dict[str, int]:
+        """Each classroom room's newest seq (rooms without events since retention are absent).
+
+        Sent in `state_sync`, so a client knows where every room it hears stands and can check
+        the next event's `prev_seq` against it.
+        """
+        marks = ",".join("?" * len(rooms)) or "NULL"
+        rows = await tx.all(
+            f"SELECT room, MAX(seq) FROM events WHERE room IN ({marks}) OR teacher_id = ?"
+            " GROUP BY room",
+            (*rooms, teacher_id if teacher_id is not None else -1),
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
     @staticmethod
     async def pruned_through(tx: Tx) -> int:
