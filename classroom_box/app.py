@@ -19,7 +19,9 @@ from werkzeug.exceptions import HTTPException
 
 from classroom_box import openapi  # noqa: F401  (registers GET /openapi.json in ROUTES)
 from classroom_box.api import error_response, install_routes
+from classroom_box.auth import shift_token_times
 from classroom_box.classes import Classes
+from classroom_box.clock import Clock
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
@@ -29,7 +31,7 @@ from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.scheduler import Scheduler
-from classroom_box.store import Store
+from classroom_box.store import Store, storage_full
 from classroom_box.transport import ClassroomServer
 from classroom_box.urls import join_url_maker
 from classroom_box.validation import ApiError
@@ -37,6 +39,7 @@ from classroom_box.validation import ApiError
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
+CLOCK_EVERY = 1.0
 
 
 @dataclass
@@ -63,11 +66,13 @@ class Box:
     classes: Classes
     realtime: Realtime
     scheduler: Scheduler
+    clock: Clock
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
     _pruner: asyncio.Task[None] | None = None
+    _clock_watch: asyncio.Task[None] | None = None
 
     async def lecture_state(self, sections: list[int]) -> dict[str, Any]:
         async with self.store.read() as tx:
@@ -79,10 +84,12 @@ class Box:
         await self.realtime.start()
         await self.scheduler.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
+        self._clock_watch = asyncio.create_task(self._watch_clock(), name="clock-watch")
 
     async def stop(self) -> None:
-        if self._pruner:
-            self._pruner.cancel()
+        for task in (self._pruner, self._clock_watch):
+            if task:
+                task.cancel()
         await self.scheduler.stop()
         await self.realtime.stop()
         await self.store.close()
@@ -94,20 +101,39 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
-            except Exception:
-                log.exception("pruning the event log failed")
+            except Exception as exc:
+                if storage_full(exc, self.store.path) is None:
+                    log.exception("pruning the event log failed")
+                else:
+                    log.warning("pruning the event log failed: storage full")
             await asyncio.sleep(PRUNE_EVERY)
+
+    async def _watch_clock(self) -> None:
+        """Notice wall-clock jumps promptly and move stored token times along with them."""
+        while True:
+            self.clock.observe()
+            shift = self.clock.take_shift()
+            if shift:
+                log.warning("wall clock jumped by %+.0f s; teacher sessions re-anchored", shift)
+                try:
+                    await shift_token_times(self.store, shift)
+                except Exception as exc:  # e.g. disk full: try again next round
+                    log.warning("re-anchoring teacher sessions failed (%s); will retry", exc)
+                    self.clock.pending_shift += shift
+            await asyncio.sleep(CLOCK_EVERY)
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
     store = Store(settings.db_path)
-    events = EventLog(store)
-    lectures = Lectures(store, events)
+    clock = Clock(settings.clock_settle)
+    events = EventLog(store, clock)
+    lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
     realtime = Realtime(store, events, classes, sio, manager,
                         max_per_address=settings.max_connections_per_address)
     events.publish = realtime.publish
-    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures))
+    return Box(settings, store, events, lectures, classes, realtime,
+               Scheduler(lectures, clock), clock)
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:
@@ -178,6 +204,10 @@ def _install_hooks(app: Quart, box: Box) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
+        full = storage_full(exc, box.store.path)
+        if full is not None:  # one line, not a traceback per write, while the disk stays full
+            log.warning("%s %s refused: storage full", request.method, request.path)
+            return error_response(ApiError(507, "disk_full", str(full)))
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify({"error": {"code": "internal", "message": "internal error"}})
         response.status_code = 500

@@ -10,11 +10,11 @@ this module never imports sockets.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from classroom_box.clock import Clock
 from classroom_box.store import Store, Tx
 
 EVENT_TYPES = (
@@ -62,9 +62,13 @@ class Replay:
 
 
 class EventLog:
-    def __init__(self, store: Store, publish: Publisher | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, publish: Publisher | None = None) -> None:
         self.store = store
+        self.clock = clock
         self.publish: Publisher = publish or (lambda event: None)
+        # (monotonic time, high seq) at each prune: events up to that seq are at least that old,
+        # whatever the wall clock says. The first mark splits "before this process" from after.
+        self._marks: list[tuple[float, int]] = []
 
     async def append(
         self, tx: Tx, *, class_id: int, section_id: int, teacher_id: int, type: str,
@@ -80,7 +84,7 @@ class EventLog:
         cursor = await tx.execute(
             "INSERT INTO events (room, teacher_id, type, payload, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (room, teacher_id, type, json.dumps(body, separators=(",", ":")), time.time()),
+            (room, teacher_id, type, json.dumps(body, separators=(",", ":")), self.clock.wall()),
         )
         seq = int(cursor.lastrowid or 0)
         event = Event(seq, room, teacher_id, type, {**body, "seq": seq})
@@ -141,12 +145,16 @@ class EventLog:
         return Replay(True, events, high)
 
     async def prune(self, older_than_seconds: float) -> int:
-        """Drop events past the replay window and remember how far, so stale clients redraw."""
-        cutoff = time.time() - older_than_seconds
+        """Drop events past the replay window and remember how far, so stale clients redraw.
+
+        Age is measured with the monotonic clock for everything this process logged. Events
+        from before it started only have their wall `created_at`, which is trusted only on a
+        settled clock that has not jumped since start; otherwise they wait until this process
+        has itself run for the window. A jump can so delay pruning, never make it early.
+        """
         async with self.store.write() as tx:
-            row = await tx.one("SELECT MAX(seq) FROM events WHERE created_at < ?", (cutoff,))
-            through = int(row[0]) if row and row[0] is not None else 0
-            if not through:
+            through = await self._prunable(tx, older_than_seconds)
+            if through <= await self.pruned_through(tx):
                 return 0
             cur = await tx.execute("DELETE FROM events WHERE seq <= ?", (through,))
             await tx.execute(
@@ -155,3 +163,16 @@ class EventLog:
                 (str(through),),
             )
             return cur.rowcount
+
+    async def _prunable(self, tx: Tx, window: float) -> int:
+        """The newest seq that is surely older than `window` seconds."""
+        now = self.clock.mono()
+        self._marks.append((now, await self.high_seq(tx)))
+        through = max((seq for at, seq in self._marks if now - at >= window), default=0)
+        # The start mark bounds the wall-clock rule; marks past the window are covered now.
+        self._marks = self._marks[:1] + [m for m in self._marks[1:] if now - m[0] < window]
+        if self.clock.settled() and not self.clock.jumps:
+            row = await tx.one("SELECT MAX(seq) FROM events WHERE created_at < ? AND seq <= ?",
+                               (self.clock.wall() - window, self._marks[0][1]))
+            through = max(through, int(row[0]) if row and row[0] is not None else 0)
+        return through
