@@ -8,6 +8,7 @@ connection and may run beside a write (WAL readers never block the writer).
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -109,6 +110,9 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+# Test-only, deliberately undocumented for operators: the power-cut test sets NORMAL to show
+# that its harness does catch lost commits (tests/test_power_cut.py).
+UNSAFE_SYNC_ENV = "CLASSROOM_BOX_TEST_UNSAFE_SYNCHRONOUS"
 
 
 @dataclass
@@ -154,6 +158,8 @@ class Store:
         conn.row_factory = sqlite3.Row
         for pragma in PRAGMAS:
             await conn.execute(pragma)
+        if os.environ.get(UNSAFE_SYNC_ENV) == "NORMAL":
+            await conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
