@@ -317,7 +317,9 @@ async function storm() {
  */
 async function soak() {
   const seen = students.map(() => new Map());
+  const acked = new Set(); // a failed POST may or may not have committed: only 2xx count
   let sent = 0;
+  let httpErrors = 0;
   let connects = 0;
   let connectErrors = 0;
   for (const student of students) {
@@ -356,25 +358,33 @@ async function soak() {
   };
   const teacher = (async () => {
     while (performance.now() < end) {
-      await sendProgress(sent % 101, `k:${sent}`);
+      const note = `k:${sent}`;
       sent += 1;
+      try {
+        await sendProgress(sent % 101, note);
+        acked.add(note);
+      } catch (err) {
+        httpErrors += 1;
+        process.stderr.write(`soak trigger ${note}: ${err.message}\n`);
+      }
       await sleep(config.soak_event_s * 1000);
     }
   })();
   let warmReported = false;
   const warm = (async () => {
     await sleep(config.soak_warm_s * 1000);
-    report("soak_warm", { soak_connects: connects, soak_events_sent: sent });
+    report("soak_warm", { soak_connects: connects, soak_events_sent: acked.size });
     warmReported = true;
   })();
   await Promise.all([...students.map(cycle), teacher, warm]);
   if (!warmReported) await warm;
-  const complete = () => seen.every((marks) => marks.size === sent);
+  const hasAll = (marks) => [...acked].every((note) => marks.has(note));
+  const complete = () => seen.every(hasAll);
   await waitUntil(complete, config.drain_timeout_s * 1000);
   let lost = 0;
   let duplicates = 0;
   for (const marks of seen) {
-    lost += sent - marks.size;
+    for (const note of acked) if (!marks.has(note)) lost += 1;
     for (const count of marks.values()) duplicates += count - 1;
   }
   for (const student of students) student.onEvent = null;
@@ -382,7 +392,8 @@ async function soak() {
     soak_s: round3((performance.now() - t0) / 1000),
     soak_connects: connects,
     soak_connect_errors: connectErrors,
-    soak_events_sent: sent,
+    soak_events_sent: acked.size,
+    soak_http_errors: httpErrors,
     soak_lost: lost,
     soak_duplicates: duplicates,
   });
