@@ -7,7 +7,6 @@ forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -136,7 +135,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
 def settings_secret(settings: Settings) -> str:
     """Generated on first start and kept in the data dir (0600): never a hard-coded default.
 
-    Written durably (fsync, then linked into place, then the directory fsynced): without that
+    Written durably (fsync, renamed into place, the directory fsynced): without that
     a power cut soon after the first start left an empty file, and the box then ran with an
     empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
     """
@@ -144,15 +143,13 @@ def settings_secret(settings: Settings) -> str:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     text = path.read_text(encoding="ascii").strip() if path.exists() else ""
     if not text:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        _create_durably(path, secrets.token_urlsafe(48))
-        text = path.read_text(encoding="ascii").strip()
+        text = secrets.token_urlsafe(48)
+        _create_durably(path, text)
     return text
 
 
 def _create_durably(path: Path, text: str) -> None:
-    """Create `path` holding `text` once it is on disk; if another process won, keep theirs."""
+    """Put `text` into `path` so that it is on disk before the name points at it."""
     temp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -160,11 +157,7 @@ def _create_durably(path: Path, text: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    try:
-        with contextlib.suppress(FileExistsError):
-            os.link(temp, path)
-    finally:
-        temp.unlink()
+    os.replace(temp, path)  # not link(): FAT and many FUSE filesystems have no hard links
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
