@@ -7,10 +7,11 @@ forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -158,15 +159,36 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
 
 
 def settings_secret(settings: Settings) -> str:
-    """Generated on first start and kept in the data dir (0600): never a hard-coded default."""
+    """Generated on first start and kept in the data dir (0600): never a hard-coded default.
+
+    Written durably (fsync, renamed into place, the directory fsynced): without that
+    a power cut soon after the first start left an empty file, and the box then ran with an
+    empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
+    """
     path = settings.data_dir / "secret_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            with open(path, "x", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-    return path.read_text(encoding="ascii").strip()
+    text = path.read_text(encoding="ascii").strip() if path.exists() else ""
+    if not text:
+        text = secrets.token_urlsafe(48)
+        _create_durably(path, text)
+    return text
+
+
+def _create_durably(path: Path, text: str) -> None:
+    """Put `text` into `path` so that it is on disk before the name points at it."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)  # not link(): FAT and many FUSE filesystems have no hard links
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _install_hooks(app: Quart, box: Box) -> None:

@@ -25,6 +25,7 @@ from classroom_box.auth import Principal, cookie_token, principal_for, token_has
 from classroom_box.classes import Classes
 from classroom_box.events import Event, EventLog, classroom_room, teacher_room
 from classroom_box.fanout import NAMESPACE, CatchUpCache, ClassroomManager
+from classroom_box.gcpolicy import QuietCollector
 from classroom_box.lectures import section_state
 from classroom_box.ratelimit import TokenBucket
 from classroom_box.store import Store
@@ -87,6 +88,9 @@ class Realtime:
         self.max_per_address = max_per_address
         self.cooldown: dict[str, float] = {}  # token hash -> monotonic time it may reconnect
         self._dispatcher: asyncio.Task[None] | None = None
+        self.fanning_out = False
+        self.collector = QuietCollector(busy=self.busy)
+        self._collecting: asyncio.Task[None] | None = None
         self._register()
 
     # --- the live path -------------------------------------------------------------------
@@ -96,8 +100,11 @@ class Realtime:
 
     async def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="event-dispatcher")
+        self._collecting = asyncio.create_task(self.collector.run(), name="quiet-gc")
 
     async def stop(self) -> None:
+        if self._collecting:
+            self._collecting.cancel()
         if self._dispatcher:
             await self.queue.join()
             self._dispatcher.cancel()
@@ -114,12 +121,18 @@ class Realtime:
     async def _dispatch(self) -> None:
         while True:
             event = await self.queue.get()
+            self.fanning_out = True
             try:
                 await self.manager.fanout(event)
             except Exception:
                 log.exception("fan-out of seq %s failed", event.seq)
             finally:
+                self.fanning_out = False
                 self.queue.task_done()
+
+    def busy(self) -> bool:
+        """An event is being sent or waits to be: no time for a full GC pause."""
+        return self.fanning_out or not self.queue.empty()
 
     # --- connect, replay, state ------------------------------------------------------------
     def _register(self) -> None:
@@ -223,6 +236,7 @@ class Realtime:
             await asyncio.sleep(0.01)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.collector.note_disconnect()
         self.manager.syncing.pop(sid, None)
         conn = self.conns.pop(sid, None)
         if conn is None:

@@ -111,6 +111,10 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+# Test-only, deliberately undocumented for operators: the power-cut test sets NORMAL to show
+# that its harness does catch lost commits (tests/test_power_cut.py).
+UNSAFE_SYNC_ENV = "CLASSROOM_BOX_TEST_UNSAFE_SYNCHRONOUS"
+
 T = TypeVar("T")
 
 
@@ -198,6 +202,8 @@ class Store:
         conn.row_factory = sqlite3.Row
         for pragma in PRAGMAS:
             await conn.execute(pragma)
+        if os.environ.get(UNSAFE_SYNC_ENV) == "NORMAL":
+            await conn.execute("PRAGMA synchronous=NORMAL")
         return conn
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
