@@ -15,6 +15,7 @@ taking effect after a python-socketio upgrade.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from engineio import exceptions
 from engineio.async_socket import AsyncSocket
 
 log = logging.getLogger(__name__)
+BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT and BINARY_ACK packet types
 
 
 class LeanSocket(AsyncSocket):  # type: ignore[misc]
@@ -62,6 +64,17 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         await super().close(wait=wait, abort=abort, reason=reason)
         if was_open and not self.upgraded:
             self.queue.put_nowait(None)
+        websocket = getattr(self, "_websocket", None)
+        if was_open and websocket is not None:
+            # engineio sends a close packet and waits for the client to hang up (its reader
+            # keeps the socket for up to 45 s); a hostile client never does, so we hang up.
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    async def _websocket_handler(self, ws: Any) -> Any:
+        """Remember the websocket so that `close` can end it from our side."""
+        self._websocket = ws
+        return await super()._websocket_handler(ws)
 
 
 class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -73,14 +86,20 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         and keeps the connection open, so a client could fill the log at line rate. Client ->
         server traffic is a few small packets, so decoding twice costs nothing that matters.
         """
-        if isinstance(data, str):
-            try:
-                self.packet_class(encoded_packet=data)
-            except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
-                log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,
-                            type(exc).__name__)
-                await self.eio.disconnect(eio_sid)
-                return None
+        if not isinstance(data, str) or data[:1] in BINARY_TYPES or "_placeholder" in data:
+            # The box uses no binary events or acks. python-socketio would keep every announced
+            # attachment in memory until the last one arrived (issue 15: 1,500 frames of 60 KB
+            # grew the box by 90 MB, never returned), so anything binary ends the connection.
+            log.warning("closing %s: binary Socket.IO packet refused", eio_sid)
+            await self.eio.disconnect(eio_sid)
+            return None
+        try:
+            self.packet_class(encoded_packet=data)
+        except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+            log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,
+                        type(exc).__name__)
+            await self.eio.disconnect(eio_sid)
+            return None
         return await super()._handle_eio_message(eio_sid, data)
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
