@@ -24,7 +24,7 @@ from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
+from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
@@ -119,7 +119,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     box = build_box(settings, sio, manager)
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
-                      JSON_SORT_KEYS=False)
+                      BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
     app.register_blueprint(install_routes())
     app.register_blueprint(pages)

@@ -57,6 +57,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("teacher_session_hours", float, "hours a teacher login stays valid"),
     Setting("max_connections_per_address", int,
             "open sockets allowed per client address (a class behind one NAT shares one)"),
+    Setting("max_http_connections_per_address", int,
+            "open TCP connections (websockets included) allowed per client address"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
 )
 
@@ -75,6 +77,7 @@ class Settings:
     tls_key: Path | None = None
     teacher_session_hours: float = 12.0
     max_connections_per_address: int = 200
+    max_http_connections_per_address: int = 256
     public_host: str = ""
 
     @property

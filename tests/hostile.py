@@ -8,6 +8,7 @@ The box listens on 127.0.0.1; Linux routes all of 127/8 to loopback, so a client
 from __future__ import annotations
 
 import json
+import resource
 import socket
 import time
 from dataclasses import dataclass, field
@@ -77,11 +78,15 @@ class Classroom:
         return self.box.log.read_text(errors="replace")
 
 
-def start_classroom(tmp_path: Path, *extra: str) -> Classroom:
+def start_classroom(tmp_path: Path, *extra: str, fd_limit: int | None = None) -> Classroom:
+    """A box on 127.0.0.1 with a class; `fd_limit` lowers its descriptor limit (soft and hard)."""
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
     add_teacher(data, "alice", PASSWORD)
-    room = Classroom(BoxProcess(data, None, *extra).start(), extra=extra)
+    box = BoxProcess(data, None, *extra)
+    if fd_limit is not None:
+        box.preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+    room = Classroom(box.start(), extra=extra)
     with room.device("127.0.0.1") as http:
         r = http.post("/api/auth/login", json={"username": "alice", "password": PASSWORD})
         room.teacher_token = r.json()["token"]
@@ -133,6 +138,26 @@ def polling_open(http: httpx.Client) -> str:
     r = http.get(EIO + "polling")
     assert r.status_code == 200, r.text
     return str(json.loads(r.text[1:])["sid"])
+
+
+def dropped(sock: socket.socket, within: float) -> bool:
+    """True when the box closes or resets this connection within `within` seconds."""
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except ConnectionError:
+        return True
+
+
+def held_request(address: str, port: int, path: str, length: int = 60_000,
+                 content_type: str = "text/plain") -> socket.socket:
+    """Headers of a POST announcing a body, and then no body at all."""
+    sock = tcp_from(address, port)
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: box\r\nContent-Type: {content_type}\r\n"
+                 f"Content-Length: {length}\r\n\r\n".encode())
+    return sock
 
 
 def stop(room: Classroom) -> None:

@@ -6,14 +6,20 @@ out, and checks that it now fails while the rest of the class is served.
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from classroom_box.limits import BODY_TIMEOUT as BODY_DEADLINE
 from tests.hostile import (
+    EIO,
     Classroom,
     closed_within,
+    dropped,
+    held_request,
     socketio_auth,
     start_classroom,
     stop,
@@ -21,6 +27,7 @@ from tests.hostile import (
 )
 
 FRAME = b"\x00" * 60_000
+POLL = EIO + "polling"
 
 
 @pytest.fixture
@@ -54,3 +61,37 @@ def test_binary_attachments_are_refused_and_the_device_dropped(room: Classroom) 
     ws.send('42["join_classroom",{"_placeholder":true,"num":0}]')
     assert closed_within(ws, 5)
     assert room.healthy()
+
+
+def _hold(address: str, port: int, count: int) -> list[socket.socket]:
+    socks = []
+    for i in range(count):
+        path = POLL if i % 2 else "/api/join"
+        try:
+            socks.append(held_request(address, port, path, content_type="application/json"))
+        except OSError:
+            pass  # refused at connect: fine, that is the cap
+    return socks
+
+
+def test_connections_held_without_a_body_cannot_lock_the_class_out(tmp_path: Path) -> None:
+    room = start_classroom(tmp_path, "--max-http-connections-per-address", "40", fd_limit=400)
+    try:
+        one_device = _hold("127.0.0.31", room.port, 100)
+        alive = [s for s in one_device if not dropped(s, 0.05)]
+        assert len(alive) <= 40  # the rest were reset at once
+        many = [s for d in range(100, 110) for s in _hold(f"127.0.0.{d}", room.port, 40)]
+        assert room.open_fds() < 400  # the box stopped short of its descriptor limit
+        assert room.healthy("127.0.0.2")  # headroom: a light device still gets in
+        assert room.login("127.0.0.3") == 200  # and the teacher logs in
+        assert room.join("127.0.0.4").status_code == 200
+        start = time.monotonic()
+        assert all(dropped(s, BODY_DEADLINE + 3 - (time.monotonic() - start))
+                   for s in alive + many)  # the body deadline ends every held request
+        for s in one_device + many:
+            s.close()
+        assert room.healthy()
+        log = room.log()
+        assert "Traceback" not in log and "REQUEST_METHOD" not in log
+    finally:
+        stop(room)
