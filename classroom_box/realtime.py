@@ -28,6 +28,7 @@ from classroom_box.fanout import NAMESPACE, CatchUpCache, ClassroomManager
 from classroom_box.lectures import section_state
 from classroom_box.ratelimit import TokenBucket
 from classroom_box.store import Store
+from classroom_box.transport import peer_address
 from classroom_box.validation import ApiError, Field, validate
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ class Realtime:
         principal = await principal_for(self.store, token)
         if principal is None:
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
-        address = client_address(environ)
+        address = peer_address(environ)
         if self.per_address[address] >= self.max_per_address:
             raise socketio.exceptions.ConnectionRefusedError("too many connections")
         self.per_address[address] += 1
@@ -339,7 +340,3 @@ class Realtime:
                 "section_id": p.section_id, "rooms": sorted(conn.rooms)}
 
 
-def client_address(environ: dict[str, Any]) -> str:
-    scope = environ.get("asgi.scope") or {}
-    client = scope.get("client") if isinstance(scope, dict) else None
-    return str(client[0]) if client else str(environ.get("REMOTE_ADDR", "unknown"))

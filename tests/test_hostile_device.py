@@ -12,8 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection
 
 from classroom_box.limits import BODY_TIMEOUT as BODY_DEADLINE
+from classroom_box.transport import AUTH_DEADLINE, MAX_REFUSALS, PENDING_PER_ADDRESS
 from tests.hostile import (
     EIO,
     Classroom,
@@ -95,3 +98,40 @@ def test_connections_held_without_a_body_cannot_lock_the_class_out(tmp_path: Pat
         assert "Traceback" not in log and "REQUEST_METHOD" not in log
     finally:
         stop(room)
+
+
+def test_unauthenticated_engineio_sessions_are_capped_and_expire(room: Classroom) -> None:
+    with room.device("127.0.0.41") as http:
+        answers = [http.get(POLL).status_code for _ in range(200)]
+        assert answers.count(200) == PENDING_PER_ADDRESS  # the rest refused
+        with room.device("127.0.0.42") as classmate:  # another device is not affected
+            assert classmate.get(POLL).status_code == 200
+        ws = websocket_from(room, "127.0.0.43")  # never authenticates
+        assert closed_within(ws, AUTH_DEADLINE + 3)
+        time.sleep(1)
+        assert http.get(POLL).status_code == 200  # the old sessions have gone
+    token = room.student_token("127.0.0.44")
+    ws = websocket_from(room, "127.0.0.44")
+    assert socketio_auth(ws, token).startswith("40")
+    assert not closed_within(ws, AUTH_DEADLINE + 1)  # authenticated sessions stay
+
+
+def _refusals_until_closed(ws: ClientConnection) -> int:
+    for count in range(1, 50):
+        try:
+            assert socketio_auth(ws, f"not-a-token-but-long-enough-{count:04d}").startswith("44")
+        except ConnectionClosed:
+            return count - 1
+        if closed_within(ws, 0.3):
+            return count
+    return 50
+
+
+def test_refused_socket_authentications_end_the_session(room: Classroom) -> None:
+    first = _refusals_until_closed(websocket_from(room, "127.0.0.51"))
+    assert first == MAX_REFUSALS
+    later = [_refusals_until_closed(websocket_from(room, "127.0.0.51")) for _ in range(5)]
+    assert later[-1] == 1  # the address kept failing: one refusal now ends a session
+    ws = websocket_from(room, "127.0.0.51")  # a valid token from that address still works
+    assert socketio_auth(ws, room.student_token("127.0.0.51")).startswith("40")
+    assert not closed_within(ws, 1)
