@@ -27,10 +27,10 @@ from engineio.async_socket import AsyncSocket
 from classroom_box.ratelimit import FailureThrottle
 
 log = logging.getLogger(__name__)
-BINARY_TYPES = ("5", "6")
+BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT and BINARY_ACK packet types
 PENDING_PER_ADDRESS = 64  # Engine.IO sessions not yet authenticated; a NAT'd class reconnecting
 AUTH_DEADLINE = 5.0  # seconds from the Engine.IO handshake to Socket.IO authentication
-MAX_REFUSALS = 3  # refused Socket.IO authentications before the session is closed  # Socket.IO BINARY_EVENT and BINARY_ACK packet types
+MAX_REFUSALS = 3  # refused Socket.IO authentications before the session is closed
 
 
 class LeanSocket(AsyncSocket):  # type: ignore[misc]
