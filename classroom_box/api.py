@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from classroom_box import __version__
+from classroom_box import __version__, accounts
 from classroom_box.auth import (
     COOKIE_NAME,
     Principal,
@@ -161,19 +161,17 @@ LOGIN = {"username": Field("str", max_len=80), "password": Field("str", max_len=
 
 @route("POST", "/api/auth/login", "public", LOGIN)
 async def login(_: Principal | None, body: dict[str, Any]) -> Any:
-    """Teacher login; failures are throttled per username and per address."""
-    throttle = box().login_throttle
-    keys = ("user:" + body["username"].casefold(), "addr:" + client_ip())
-    wait = max(throttle.retry_after(k) for k in keys)
+    """Teacher login; a device that keeps failing is slowed down (`ratelimit.LoginThrottle`)."""
+    b, username, address = box(), body["username"], client_ip()
+    unlocks = await accounts.unlocks(b.store, username)
+    wait = b.login_throttle.retry_after(username, address, unlocks)
     if wait > 0:
         raise throttled(f"too many failed logins; try again in {math.ceil(wait)} s", wait)
-    found = await check_login(box().store, body["username"], body["password"])
+    found = await check_login(b.store, username, body["password"])
     if found is None:
-        for key in keys:
-            throttle.fail(key)
+        b.login_throttle.fail(username, address)
         raise ApiError(401, "bad_credentials", "wrong username or password")
-    for key in keys:
-        throttle.succeed(key)
+    b.login_throttle.succeed(username, address)
     return await _logged_in(*found)
 
 

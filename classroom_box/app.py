@@ -26,7 +26,7 @@ from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.ratelimit import FailureThrottle
+from classroom_box.ratelimit import FailureThrottle, LoginThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.scheduler import Scheduler
 from classroom_box.store import Store
@@ -64,7 +64,7 @@ class Box:
     realtime: Realtime
     scheduler: Scheduler
     setup: SetupToken = field(default_factory=SetupToken)
-    login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
     _pruner: asyncio.Task[None] | None = None

@@ -7,6 +7,8 @@ out, and checks that it now fails while the rest of the class is served.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +137,39 @@ def test_refused_socket_authentications_end_the_session(room: Classroom) -> None
     ws = websocket_from(room, "127.0.0.51")  # a valid token from that address still works
     assert socketio_auth(ws, room.student_token("127.0.0.51")).startswith("40")
     assert not closed_within(ws, 1)
+
+
+def _cli(room: Classroom, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "classroom_box", "teacher", *args,
+                           "--data-dir", str(room.box.data_dir)], input=password,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_student_cannot_lock_the_teacher_out(room: Classroom) -> None:
+    attacker = "127.0.0.61"
+    statuses = [room.login(attacker, "wrong password") for _ in range(12)]
+    assert statuses[:5] == [401] * 5 and 429 in statuses  # the attacker is slowed down
+    assert room.login("127.0.0.62") == 200  # the teacher's device has not been failing
+    for _ in range(6):  # the account is hot now: still fine for a device that never failed
+        room.login(f"127.0.0.{70 + _}", "wrong password")
+    assert room.login("127.0.0.63") == 200
+    assert room.login(attacker) == 429  # the right password from the failing device waits
+    assert _cli(room, "unlock", "alice").returncode == 0  # IT unlocks, box still serving
+    assert room.login(attacker) == 200
+
+
+def test_cli_passwd_and_remove_while_serving(room: Classroom) -> None:
+    done = _cli(room, "passwd", "alice", password="a new password\n")
+    assert done.returncode == 0, done.stderr
+    assert room.login("127.0.0.64") == 401
+    assert room.login("127.0.0.64", "a new password") == 200
+    with room.device("127.0.0.1") as http:  # the old session ended with the password change
+        me = http.get("/api/me", headers={"Authorization": f"Bearer {room.teacher_token}"})
+        assert me.status_code == 401
+    refused = _cli(room, "remove", "alice")
+    assert refused.returncode == 1 and "--with-classes" in refused.stderr
+    removed = _cli(room, "remove", "alice", "--with-classes")
+    assert removed.returncode == 0, removed.stderr
+    assert room.login("127.0.0.65", "a new password") == 401
+    assert room.join("127.0.0.66").status_code == 404  # the class went with the teacher
+    assert _cli(room, "unlock", "nobody").returncode == 1
