@@ -6,6 +6,7 @@ matrix test, so a route cannot exist without saying who may call it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sqlite3
@@ -28,6 +29,7 @@ from classroom_box.auth import (
     teacher_count,
 )
 from classroom_box.qr import svg_qr
+from classroom_box.ratelimit import is_box_itself
 from classroom_box.validation import ApiError, Field, Schema, invalid, validate
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ class Route:
 
 
 ROUTES: list[Route] = []
+GUESS_HOLD = 2.0  # seconds a throttled wrong join code waits for its 429
+JOIN_WAIT = 60.0  # Retry-After for a device that joined too many new students
 api = Blueprint("api", __name__)
 
 
@@ -223,17 +227,21 @@ async def list_classes(principal: Principal) -> Any:
 
 
 async def _section_by_code(code: object) -> sqlite3.Row:
+    """A valid code always passes; only wrong ones count, and a guesser who keeps guessing
+    waits for each answer (issue 15: checking the throttle first let one student on a shared
+    address block every classmate's join)."""
     b = box()
-    key = "join:" + client_ip()
-    wait = b.join_throttle.retry_after(key)
-    if wait > 0:
-        raise throttled(f"too many wrong codes; try again in {math.ceil(wait)} s", wait)
     clean = validate({"join_code": code}, {"join_code": Field("code")})["join_code"]
     section = await b.classes.by_code(clean)
-    if section is None:
-        b.join_throttle.fail(key)
-        raise ApiError(404, "not_found", "no class has that join code")
-    return section
+    if section is not None:
+        return section
+    key = "join:" + client_ip()
+    wait = b.join_throttle.retry_after(key)
+    b.join_throttle.fail(key)
+    if wait > 0:
+        await asyncio.sleep(min(wait, GUESS_HOLD))  # no fast "no" while throttled
+        raise throttled(f"too many wrong codes; try again in {math.ceil(wait)} s", wait)
+    raise ApiError(404, "not_found", "no class has that join code")
 
 
 @route("GET", "/api/join/<code>", "public")
@@ -244,7 +252,7 @@ async def join_info(_: Principal | None, code: str) -> Any:
             "box_name": box().settings.name}
 
 
-JOIN = {"join_code": Field("code"), "name": Field("str", max_len=80)}
+JOIN = {"join_code": Field("code"), "name": Field("name", max_len=80)}
 
 
 @route("POST", "/api/join", "public", JOIN)
@@ -254,12 +262,14 @@ async def join(principal: Principal | None, body: dict[str, Any]) -> Any:
     b = box()
     if principal and principal.kind == "student" and principal.section_id == section["id"]:
         student_id = principal.id
-        if body["name"] != principal.name:
-            await b.classes.rename_student(student_id, body["name"])
+        name = await b.classes.rename_student(student_id, body["name"])
     else:
-        student_id = await b.classes.add_student(section["id"], body["name"])
+        if not (is_box_itself(client_ip()) or b.join_rate.take(client_ip())):
+            raise throttled("too many joins from this device; wait a minute", JOIN_WAIT)
+        student_id, name = await b.classes.add_student(
+            section["id"], body["name"], b.settings.max_students_per_section)
     token = await issue_token(b.store, "student", student_id, None)
-    return with_cookie({"student": {"id": student_id, "name": body["name"]},
+    return with_cookie({"student": {"id": student_id, "name": name},
                         "class_id": section["class_id"], "section_id": section["id"],
                         "token": token}, token)
 

@@ -26,7 +26,7 @@ from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.ratelimit import FailureThrottle, LoginThrottle
+from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.scheduler import Scheduler
 from classroom_box.store import Store
@@ -37,6 +37,7 @@ from classroom_box.validation import ApiError
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
+UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
 
 
 @dataclass
@@ -67,6 +68,9 @@ class Box:
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
+    # New students per address: a class behind one NAT joins at once (burst 40), then one
+    # every 6 s; a join flood filled the database at ~600 MB/hour from one laptop (issue 15).
+    join_rate: KeyedBuckets = field(default_factory=lambda: KeyedBuckets(rate=1 / 6, burst=40))
     _pruner: asyncio.Task[None] | None = None
 
     async def lecture_state(self, sections: list[int]) -> dict[str, Any]:
@@ -94,6 +98,9 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
+                gone = await self.classes.remove_unconnected(UNCONNECTED_STUDENT_TTL)
+                if gone:
+                    log.info("removed %d students who joined but never connected", gone)
             except Exception:
                 log.exception("pruning the event log failed")
             await asyncio.sleep(PRUNE_EVERY)

@@ -59,6 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
             "open sockets allowed per client address (a class behind one NAT shares one)"),
     Setting("max_http_connections_per_address", int,
             "open TCP connections (websockets included) allowed per client address"),
+    Setting("max_students_per_section", int,
+            "students who may join one section (a join flood stops there)"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
 )
 
@@ -78,6 +80,7 @@ class Settings:
     teacher_session_hours: float = 12.0
     max_connections_per_address: int = 200
     max_http_connections_per_address: int = 256
+    max_students_per_section: int = 200
     public_host: str = ""
 
     @property

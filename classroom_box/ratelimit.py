@@ -6,6 +6,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+BOX_ITSELF = frozenset({"127.0.0.1", "::1"})
+
+
+def is_box_itself(address: str) -> bool:
+    """A client on the box (IT's scripts, the benchmark, a browser on the Pi) is not a student
+    device: per-address limits do not apply to it. Students reach the box over the LAN, and the
+    box trusts no forwarded-for header, so no student can appear as 127.0.0.1."""
+    return address in BOX_ITSELF
+
 
 @dataclass
 class TokenBucket:
@@ -25,6 +34,29 @@ class TokenBucket:
             self.tokens -= 1
             return True
         return False
+
+
+@dataclass
+class KeyedBuckets:
+    """One `TokenBucket` per key (an address, a token); full buckets are forgotten."""
+
+    rate: float
+    burst: float
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+
+    def take(self, key: str, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            if len(self.buckets) >= 10_000:
+                self._sweep(now)
+            bucket = self.buckets[key] = TokenBucket(self.rate, self.burst)
+        return bucket.take(now)
+
+    def _sweep(self, now: float) -> None:
+        for key, b in list(self.buckets.items()):
+            if b.tokens + (now - b.stamp) * b.rate >= b.burst:
+                del self.buckets[key]
 
 
 @dataclass

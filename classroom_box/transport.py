@@ -24,7 +24,7 @@ import socketio
 from engineio import exceptions
 from engineio.async_socket import AsyncSocket
 
-from classroom_box.ratelimit import FailureThrottle
+from classroom_box.ratelimit import FailureThrottle, is_box_itself
 
 log = logging.getLogger(__name__)
 BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT and BINARY_ACK packet types
@@ -126,7 +126,8 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
 
     async def _handle_eio_connect(self, eio_sid: str, environ: dict[str, Any]) -> Any:
         address = peer_address(environ)
-        if self.pending_per_address[address] >= PENDING_PER_ADDRESS:
+        if (self.pending_per_address[address] >= PENDING_PER_ADDRESS
+                and not is_box_itself(address)):
             log.warning("refusing an Engine.IO session from %s: %d not authenticated",
                         address, self.pending_per_address[address])
             return False

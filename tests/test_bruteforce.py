@@ -71,7 +71,8 @@ async def test_join_code_guessing_throttled_per_address(box: RunningBox) -> None
         r = await guesser.get(f"/api/join/{guesses[10]}")
         assert r.status_code == 429 and r.headers["Retry-After"] == "1"
         r = await guesser.post("/api/join", json={"join_code": code, "name": "x"})
-        assert r.status_code == 429  # even the right code waits: no oracle while throttled
+        assert r.status_code == 200  # the right code always passes (issue 15: a guessing
+        # classmate on the same NAT address used to block everyone's join)
     async with client_from(box, "127.0.0.41") as classmate:
         assert (await classmate.post("/api/join", json={"join_code": code, "name": "y"})
                 ).status_code == 200

@@ -7,10 +7,12 @@ out, and checks that it now fails while the rest of the class is served.
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,15 @@ from tests.hostile import (
 )
 
 FRAME = b"\x00" * 60_000
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 POLL = EIO + "polling"
 
 
@@ -173,3 +184,78 @@ def test_cli_passwd_and_remove_while_serving(room: Classroom) -> None:
     assert room.login("127.0.0.65", "a new password") == 401
     assert room.join("127.0.0.66").status_code == 404  # the class went with the teacher
     assert _cli(room, "unlock", "nobody").returncode == 1
+
+
+def test_a_guessing_classmate_does_not_block_valid_joins(room: Classroom) -> None:
+    """Same address (one NAT): wrong codes are throttled, the right one always passes."""
+    with room.device("127.0.0.81") as http:
+        statuses = [http.get("/api/join/ZZZZZZ").status_code for _ in range(12)]
+        assert statuses[:10] == [404] * 10 and statuses[-1] == 429
+        assert http.get(f"/api/join/{room.code}").status_code == 200
+        r = http.post("/api/join", json={"join_code": room.code, "name": "Kim"})
+        assert r.status_code == 200
+        assert http.get("/api/join/ZZZZZY").status_code == 429  # guessing still waits
+
+
+def test_join_floods_are_bounded(tmp_path: Path) -> None:
+    room = start_classroom(tmp_path, "--max-students-per-section", "45")
+    try:
+        statuses = [room.join("127.0.0.82", f"x{i}").status_code for i in range(60)]
+        assert statuses[:40] == [200] * 40  # a class behind one NAT joins at once
+        assert statuses[40:].count(429) >= 17  # then one new student per 6 s
+        others = [room.join(f"127.0.0.{90 + i}").status_code for i in range(6)]
+        assert statuses.count(200) + others.count(200) == 45  # the section is full at 45
+        assert others[-1] == 409
+    finally:
+        stop(room)
+
+
+def test_students_who_never_connect_are_removed_after_a_day(room: Classroom) -> None:
+    ghost = room.student_token("127.0.0.83", "Ghost")
+    present = room.student_token("127.0.0.84", "Present")
+    ws = websocket_from(room, "127.0.0.84")
+    assert socketio_auth(ws, present).startswith("40")
+    ws.close()
+    room.box.stop()
+    with sqlite3.connect(room.box.data_dir / "classroom-box.db") as db:  # a day passes (faked:
+        db.execute("UPDATE students SET created_at = '2000-01-01T00:00:00Z'")  # can't wait)
+    room.box.start()
+    with room.device("127.0.0.85") as http:
+        def me(token: str) -> int:
+            return http.get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code
+        assert wait_until(lambda: me(ghost) == 401)
+        assert me(present) == 200
+
+
+def _connect(room: Classroom, address: str, token: str) -> str:
+    ws = websocket_from(room, address)
+    try:
+        return socketio_auth(ws, token)
+    finally:
+        ws.close()
+
+
+def test_reconnect_storms_are_limited_but_a_whole_class_passes(room: Classroom) -> None:
+    token = room.student_token("127.0.0.86")
+    answers = [_connect(room, "127.0.0.86", token) for _ in range(30)]
+    assert answers[0].startswith("40") and answers[-1].startswith("44")
+    assert "too fast" in answers[-1]
+    tokens = [room.student_token(f"127.0.1.{i}", f"s{i}") for i in range(30)]
+    with ThreadPoolExecutor(30) as pool:  # a Wi-Fi blip: the whole class at once
+        storm = list(pool.map(lambda i: _connect(room, f"127.0.1.{i}", tokens[i]), range(30)))
+        assert all(a.startswith("40") for a in storm)
+        nat = list(pool.map(lambda t: _connect(room, "127.0.2.1", t), tokens))  # one NAT
+        assert all(a.startswith("40") for a in nat)
+
+
+def test_look_alike_names_are_normalised_and_told_apart(room: Classroom) -> None:
+    names = ["Emma Stone", "Emma Stone\u200b", "\u202eenotS ammE", "  Emma \t Stone ",
+             "emma stone", "Emma\u00a0Stone", "E\u0301mma"]
+    got = []
+    for i, name in enumerate(names):
+        r = room.join(f"127.0.3.{i}", name)
+        assert r.status_code == 200, r.text
+        got.append(r.json()["student"]["name"])
+    assert got == ["Emma Stone", "Emma Stone (2)", "enotS ammE", "Emma Stone (3)",
+                   "emma stone (4)", "Emma Stone (5)", "\u00c9mma"]
+    assert room.join("127.0.3.99", "\u200b\u202e \u2066").status_code == 422
