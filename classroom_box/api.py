@@ -144,12 +144,16 @@ SETUP = {"token": Field("str", max_len=100), "username": Field("str", max_len=80
 async def setup(_: Principal | None, body: dict[str, Any]) -> Any:
     """Create the first teacher with the one-time token printed by `serve`."""
     b = box()
-    if not b.setup.check(body["token"]) or await teacher_count(b.store) > 0:
-        raise ApiError(403, "forbidden", "this setup link is not valid (already used?)")
     if len(body["password"]) < 8:
         raise ApiError(422, "invalid", "the password needs at least 8 characters")
-    user_id = await create_teacher(b.store, body["username"], body["password"])
-    b.setup.consume()
+    taken = b.setup.take(body["token"])
+    if taken is None or await teacher_count(b.store) > 0:
+        raise ApiError(403, "forbidden", "this setup link is not valid (already used?)")
+    try:
+        user_id = await create_teacher(b.store, body["username"], body["password"])
+    except BaseException:
+        b.setup.give_back(taken)  # nothing was created: the link still works
+        raise
     return await _logged_in(user_id, body["username"], 201)
 
 

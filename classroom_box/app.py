@@ -52,6 +52,18 @@ class SetupToken:
     def consume(self) -> None:
         self.value = None
 
+    def take(self, token: str) -> str | None:
+        """Check and consume in one step (no await between): of concurrent requests with the
+        right token exactly one gets it (issue 15: five created five teachers). Returns the
+        token for `give_back` if creating the teacher then fails."""
+        if not self.check(token):
+            return None
+        taken, self.value = self.value, None
+        return taken
+
+    def give_back(self, taken: str) -> None:
+        self.value = taken
+
 
 @dataclass
 class Box:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
@@ -32,6 +33,7 @@ from tests.hostile import (
     stop,
     websocket_from,
 )
+from tests.process import BoxProcess
 
 FRAME = b"\x00" * 60_000
 
@@ -259,3 +261,25 @@ def test_look_alike_names_are_normalised_and_told_apart(room: Classroom) -> None
     assert got == ["Emma Stone", "Emma Stone (2)", "enotS ammE", "Emma Stone (3)",
                    "emma stone (4)", "Emma Stone (5)", "\u00c9mma"]
     assert room.join("127.0.3.99", "\u200b\u202e \u2066").status_code == 422
+
+
+def test_the_setup_token_creates_one_teacher_under_concurrency(tmp_path: Path) -> None:
+    box = BoxProcess(tmp_path / "data").start()
+    try:
+        token = box.log.read_text().split("/setup?token=")[1].split()[0]
+
+        def setup(i: int) -> int:
+            with httpx.Client(base_url=box.url, timeout=30, transport=httpx.HTTPTransport(
+                    local_address=f"127.0.4.{i}")) as http:
+                return http.post("/api/setup", json={"token": token, "username": f"t{i}",
+                                                     "password": "long enough"}).status_code
+
+        with ThreadPoolExecutor(5) as pool:
+            statuses = sorted(pool.map(setup, range(5)))
+        assert statuses == [201, 403, 403, 403, 403]
+        listed = subprocess.run([sys.executable, "-m", "classroom_box", "teacher", "list",
+                                 "--data-dir", str(box.data_dir)], capture_output=True,
+                                text=True, check=True)
+        assert len(listed.stdout.splitlines()) == 1
+    finally:
+        box.stop()
