@@ -28,6 +28,7 @@ from tests.hostile import (
     closed_within,
     dropped,
     held_request,
+    polling_open,
     socketio_auth,
     start_classroom,
     stop,
@@ -283,3 +284,14 @@ def test_the_setup_token_creates_one_teacher_under_concurrency(tmp_path: Path) -
         assert len(listed.stdout.splitlines()) == 1
     finally:
         box.stop()
+
+
+def test_bad_polling_bodies_log_one_line_not_tracebacks(room: Classroom) -> None:
+    with room.device("127.0.0.87") as http:
+        for body in [b"\xff\xfe\xfd", b"4\x1e\xff", b"zz\x1e\x1e"] * 10:
+            sid = polling_open(http)
+            assert http.post(f"{POLL}&sid={sid}", content=body).status_code in (200, 400)
+    assert room.healthy()
+    log = room.log()
+    assert "Traceback" not in log and "ERROR" not in log
+    assert log.count("undecodable long-polling body") <= 2
