@@ -27,9 +27,9 @@ from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
+from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.ratelimit import FailureThrottle
+from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.scheduler import Scheduler
 from classroom_box.store import Store, storage_full
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
 CLOCK_EVERY = 1.0
+UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
 
 
 @dataclass
@@ -54,6 +55,18 @@ class SetupToken:
 
     def consume(self) -> None:
         self.value = None
+
+    def take(self, token: str) -> str | None:
+        """Check and consume in one step (no await between): of concurrent requests with the
+        right token exactly one gets it (issue 15: five created five teachers). Returns the
+        token for `give_back` if creating the teacher then fails."""
+        if not self.check(token):
+            return None
+        taken, self.value = self.value, None
+        return taken
+
+    def give_back(self, taken: str) -> None:
+        self.value = taken
 
 
 @dataclass
@@ -69,9 +82,12 @@ class Box:
     scheduler: Scheduler
     clock: Clock
     setup: SetupToken = field(default_factory=SetupToken)
-    login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
+    # New students per address: a class behind one NAT joins at once (burst 40), then one
+    # every 6 s; a join flood filled the database at ~600 MB/hour from one laptop (issue 15).
+    join_rate: KeyedBuckets = field(default_factory=lambda: KeyedBuckets(rate=1 / 6, burst=40))
     _pruner: asyncio.Task[None] | None = None
     _clock_watch: asyncio.Task[None] | None = None
 
@@ -102,6 +118,12 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
+                # A wall clock that just jumped a year ahead would make every new student look
+                # a day old: only trust it once settled (clock.py).
+                gone = (await self.classes.remove_unconnected(UNCONNECTED_STUDENT_TTL)
+                        if self.clock.settled() else 0)
+                if gone:
+                    log.info("removed %d students who joined but never connected", gone)
             except Exception as exc:
                 if storage_full(exc, self.store.path) is None:
                     log.exception("pruning the event log failed")
@@ -146,7 +168,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     box = build_box(settings, sio, manager)
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
-                      JSON_SORT_KEYS=False)
+                      BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
     app.register_blueprint(install_routes())
     app.register_blueprint(pages)
