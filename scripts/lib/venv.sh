@@ -29,7 +29,7 @@ ensure_venv() {
         echo "==> creating the virtual environment $venv ($("$python" -V 2>&1))"
         "$python" -m venv "$venv"
     fi
-    stamp="$venv/.classroom-box-installed"
+    stamp="$venv/.classroom-box-installed${extras:+-$extras}"  # one per extras: no ping-pong
     want="$spec $("$venv/bin/python" -V 2>&1) $(sha256sum pyproject.toml | cut -d' ' -f1)"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "==> installing classroom-box ($spec) into $venv"
