@@ -1,7 +1,8 @@
 """What does HTTP offer? One table of routes, each declaring who may call it and its input schema.
 
-The table (`ROUTES`) drives dispatch, validation, the OpenAPI description and the authorization
-matrix test, so a route cannot exist without saying who may call it.
+The table (`API_ROUTES`, plus `/openapi.json` added by `openapi.with_openapi`) is a value: `app.py`
+passes it to `blueprint()` for dispatch and validation, and to the OpenAPI builder; the
+authorization matrix test reads it too, so a route cannot exist without saying who may call it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -46,14 +47,13 @@ class Route:
     summary: str
 
 
-ROUTES: list[Route] = []
-api = Blueprint("api", __name__)
+API_ROUTES: list[Route] = []  # filled by @route below, in file order
 
 
 def route(method: str, path: str, who: str,
           body: Schema | None = None) -> Callable[[Handler], Handler]:
     def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, path, who, body, handler, (handler.__doc__ or "").strip()))
+        API_ROUTES.append(Route(method, path, who, body, handler, (handler.__doc__ or "").strip()))
         return handler
     return register
 
@@ -97,12 +97,12 @@ async def json_body() -> object:
         raise invalid("the body is not valid JSON") from exc
 
 
-def install_routes() -> Blueprint:
-    """Bind the table to the blueprint once (Quart path syntax: <int:name>)."""
-    if not api.deferred_functions:
-        for r in ROUTES:
-            api.add_url_rule(r.path, view_func=_view(r), methods=[r.method])
-    return api
+def blueprint(routes: Sequence[Route]) -> Blueprint:
+    """A fresh blueprint serving exactly `routes` (Quart path syntax: <int:name>)."""
+    bp = Blueprint("api", __name__)
+    for r in routes:
+        bp.add_url_rule(r.path, view_func=_view(r), methods=[r.method])
+    return bp
 
 
 def with_cookie(payload: dict[str, Any], token: str, status: int = 200) -> Response:

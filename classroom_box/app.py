@@ -17,14 +17,14 @@ import socketio
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from classroom_box import openapi  # noqa: F401  (registers GET /openapi.json in ROUTES)
-from classroom_box.api import error_response, install_routes
+from classroom_box.api import API_ROUTES, blueprint, error_response
 from classroom_box.classes import Classes
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
+from classroom_box.openapi import with_openapi
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
@@ -37,6 +37,7 @@ from classroom_box.validation import ApiError
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
+ROUTES = with_openapi(API_ROUTES)  # every HTTP route the box serves, /openapi.json included
 
 
 @dataclass
@@ -121,7 +122,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
                       JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
-    app.register_blueprint(install_routes())
+    app.register_blueprint(blueprint(ROUTES))
     app.register_blueprint(pages)
     _install_hooks(app, box)
     asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),

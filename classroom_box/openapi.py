@@ -1,16 +1,18 @@
 """The OpenAPI 3.1 description, generated from the route table so it cannot drift from the code.
 
 Each `Route` already says its method, path, who may call it and its body `Field`s; this module only
-translates that. `/openapi.json` is itself a row of the table (public), so it is documented too.
+translates that. `with_openapi(routes)` returns the table with `/openapi.json` itself as one more
+(public) row, so it is documented too; the builder is given the table, it reads no global.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from classroom_box import __version__
-from classroom_box.api import LECTURES_QUERY, ROUTES, Route, route
+from classroom_box.api import LECTURES_QUERY, Route
 from classroom_box.auth import COOKIE_NAME, Principal
 from classroom_box.validation import json_schema
 
@@ -83,14 +85,14 @@ def _operation(r: Route) -> dict[str, Any]:
     return op
 
 
-def build_openapi() -> dict[str, Any]:
+def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for r in ROUTES:
+    for r in routes:
         paths.setdefault(openapi_path(r.path), {})[r.method.lower()] = _operation(r)
     return {
         "openapi": "3.1.0",
         "info": {"title": "classroom-box", "version": __version__,
-                 "description": "Generated from classroom_box.api.ROUTES; see docs/api.md."},
+                 "description": "Generated from the route table; see docs/api.md."},
         "paths": paths,
         "components": {
             "securitySchemes": {
@@ -110,7 +112,13 @@ def build_openapi() -> dict[str, Any]:
     }
 
 
-@route("GET", "/openapi.json", "public")
-async def openapi_json(_: Principal | None) -> Any:
-    """This API's OpenAPI 3.1 description, generated from the route table."""
-    return build_openapi()
+def with_openapi(routes: Sequence[Route]) -> tuple[Route, ...]:
+    """`routes` plus `GET /openapi.json`, which describes that whole table (itself included)."""
+    table: list[Route] = list(routes)
+
+    async def openapi_json(_: Principal | None) -> Any:
+        return build_openapi(table)
+
+    summary = "This API's OpenAPI 3.1 description, generated from the route table."
+    table.append(Route("GET", "/openapi.json", "public", None, openapi_json, summary))
+    return tuple(table)

@@ -1,7 +1,7 @@
 """The authorization matrix: every HTTP route and every client -> server socket event, five actors.
 
 One table (`MATRIX`) says what each actor gets. `test_matrix_lists_everything` fails when a route in
-`api.ROUTES` or a handler on the Socket.IO server is missing from the table, so a new endpoint
+`app.ROUTES` or a handler on the Socket.IO server is missing from the table, so a new endpoint
 cannot ship without a decision here. Each row then runs cell by cell with real requests against a
 real box, and every answer a student or the other teacher gets is searched for another section's
 join code, roster names and lecture titles (no leak even in a 200).
@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import socketio
 
-from classroom_box.api import ROUTES
-from classroom_box.app import create_app
+from classroom_box.app import ROUTES, create_app
 from classroom_box.config import Settings
 from tests.helpers import PASSWORD, RunningBox, running_box, wait_for
 

@@ -23,7 +23,7 @@ import socketio
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from classroom_box.api import ROUTES
+from classroom_box.app import ROUTES
 from classroom_box.auth import create_teacher
 from classroom_box.ratelimit import TokenBucket
 from tests.helpers import PASSWORD, running_box

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from classroom_box.api import ROUTES
+from classroom_box.app import ROUTES
 from classroom_box.openapi import openapi_path
 from classroom_box.validation import json_schema
 from tests.helpers import RunningBox
