@@ -13,8 +13,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from classroom_box import __version__
-from classroom_box.config import Settings, add_arguments, settings_from_args
+from classroom_box import __version__, accounts
+from classroom_box.config import add_arguments, settings_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,29 +77,6 @@ def setup_logging(level: str) -> None:
     )
 
 
-def teachers_exist(settings: Settings) -> bool:
-    if not settings.db_path.exists():
-        return False
-    with sqlite3.connect(settings.db_path) as conn:
-        try:
-            return bool(conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
-        except sqlite3.OperationalError:
-            return False
-
-
-def existing_sections(settings: Settings) -> list[tuple[int, str, str, str]]:
-    """(section id, class name, section name, join code) of every section, read before serving."""
-    if not settings.db_path.exists():
-        return []
-    with sqlite3.connect(settings.db_path) as conn:
-        try:
-            return list(conn.execute(
-                "SELECT s.id, c.name, s.name, s.join_code FROM sections s"
-                " JOIN classes c ON c.id = s.class_id ORDER BY c.id, s.id"))
-        except sqlite3.OperationalError:
-            return []
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from classroom_box.server import serve
 
@@ -153,11 +130,8 @@ def cmd_teacher_list(args: argparse.Namespace) -> int:
     if not settings.db_path.exists():
         print("no database yet", file=sys.stderr)
         return 0
-    with sqlite3.connect(settings.db_path) as conn:
-        for user_id, username, created in conn.execute(
-            "SELECT id, username, created_at FROM users ORDER BY id"
-        ):
-            print(f"{user_id}\t{username}\t{created}")
+    for user_id, username, created in accounts.teachers(settings.db_path):
+        print(f"{user_id}\t{username}\t{created}")
     return 0
 
 
@@ -180,7 +154,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     url = base_url(settings) + "/"
     if args.section is not None:
-        codes = {sid: code for sid, _, _, code in existing_sections(settings)}
+        codes = {sid: code for sid, _, _, code in accounts.sections(settings.db_path)}
         if args.section not in codes:
             print(f"no section {args.section}", file=sys.stderr)
             return 1

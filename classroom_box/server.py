@@ -18,7 +18,7 @@ from typing import Any
 
 import uvicorn
 
-from classroom_box import __version__
+from classroom_box import __version__, accounts
 from classroom_box.app import create_app
 from classroom_box.config import Settings
 from classroom_box.discovery import Advertiser, box_id
@@ -78,8 +78,6 @@ def tune_gc() -> None:
 
 
 def serve(settings: Settings) -> int:
-    from classroom_box.cli import existing_sections, teachers_exist
-
     lock = ServeLock(settings.data_dir)
     try:
         lock.acquire()
@@ -89,11 +87,11 @@ def serve(settings: Settings) -> int:
     try:
         app = create_app(settings)
         box = app.box  # type: ignore[attr-defined]
-        if teachers_exist(settings):
+        if accounts.teachers_exist(settings.db_path):
             box.setup.consume()
         ident = box_id(settings.data_dir)
         print(banner(settings, box.setup.value, local_hostname(ident),
-                     existing_sections(settings)), flush=True)
+                     accounts.sections(settings.db_path)), flush=True)
         tune_gc()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, app, ident))
