@@ -151,7 +151,7 @@ async def setup(_: Principal | None, body: dict[str, Any]) -> Any:
 
 async def _logged_in(user_id: int, username: str, status: int = 200) -> Response:
     b = box()
-    token = await issue_token(b.store, "teacher", user_id, b.settings.teacher_session_hours)
+    token = await issue_token(b.store, "teacher", user_id, b.settings.teacher_login_hours)
     user = {"id": user_id, "username": username, "role": "teacher"}
     return with_cookie({"user": user, "token": token}, token, status)
 
@@ -200,8 +200,8 @@ async def me(principal: Principal) -> Any:
             "section_name": section["name"] if section else ""}
 
 
-@route("GET", "/api/session", "public")
-async def session(principal: Principal | None) -> Any:
+@route("GET", "/api/session", "public")  # path kept from the first release; it means the login
+async def login_status(principal: Principal | None) -> Any:
     """Like /api/me, but 200 `{role: null}` when anonymous: the pages ask this on every load, and
     a browser logs each 401 as a console error, which an anonymous first visit is not."""
     return {"role": None} if principal is None else await me(principal)

@@ -1,4 +1,4 @@
-"""Who is this? Teacher passwords, opaque session tokens, and the principal behind a request.
+"""Who is this? Teacher passwords, opaque login tokens, and the principal behind a request.
 
 Tokens are random, handed to the client once, and stored only as SHA-256 hashes, so a copy of the
 database does not let anyone log in; logout deletes the row, which revokes it everywhere at once.
@@ -74,11 +74,13 @@ async def verify_password(password: str, stored: str) -> bool:
 _DUMMY_HASH = hash_password_sync(secrets.token_urlsafe(16))
 
 
+# A "session" in this code base is a lecture (`session_id`); a login is a token. The cookie kept its
+# first name so that devices already joined stay logged in.
 COOKIE_NAME = "cb_session"
 
 
 def cookie_token(header: str) -> str | None:
-    """The session token from a Cookie header, for HTTP and Socket.IO alike."""
+    """The login token from a Cookie header, for HTTP and Socket.IO alike."""
     if not header:
         return None
     try:

@@ -99,7 +99,7 @@ def build_openapi(routes: Sequence[Route]) -> dict[str, Any]:
                 "bearer": {"type": "http", "scheme": "bearer",
                            "description": "token returned by login, setup or join"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": COOKIE_NAME,
-                           "description": "HttpOnly session cookie set by login, setup or join;"
+                           "description": "HttpOnly login cookie set by login, setup or join;"
                                           " POSTs with it must be same-origin JSON"},
             },
             "schemas": {"Error": {

@@ -19,7 +19,7 @@ async def test_login_me_logout(box: RunningBox) -> None:
     assert (await teacher.get("/api/me")).status_code == 401  # revoked server-side
 
 
-async def test_session_is_me_or_anonymous_without_401(box: RunningBox) -> None:
+async def test_login_status_is_me_or_anonymous_without_401(box: RunningBox) -> None:
     anonymous = await box.http.get("/api/session")
     assert anonymous.status_code == 200 and anonymous.json() == {"role": None}
     teacher = await box.teacher()

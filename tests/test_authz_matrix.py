@@ -59,8 +59,8 @@ class World:
         return int(started["session_id"])
 
     async def nothing_live_in_a(self) -> None:
-        session = await self.live_in_a()
-        await self.owner_post("/api/lecture/end", {"session_id": session})
+        lecture = await self.live_in_a()
+        await self.owner_post("/api/lecture/end", {"session_id": lecture})
 
     async def schedule_in_a(self, title: str = "Later A") -> int:
         when = (datetime.now(UTC) + timedelta(days=2)).isoformat()

@@ -542,10 +542,10 @@ async def test_schedule_cancel_and_change_length_reach_the_student_live(
     slog.check()
 
 
-async def test_double_clicks_submit_once_and_sign_out_ends_the_session(
+async def test_double_clicks_submit_once_and_sign_out_ends_the_login(
         box: Box, browser: Any) -> None:
     """A double click on "Create class", "Schedule" and "Start lecture" sends one request each
-    (checked through the API); "Sign out" goes back to the login form and the old session cookie
+    (checked through the API); "Sign out" goes back to the login form and the old login cookie
     no longer works (/api/me answers 401)."""
     await box.login()
     logs: list[PageLog] = []

@@ -1,4 +1,4 @@
-"""Sessions: cookie flags (Secure under TLS), the generated secret, logout revocation, expiry."""
+"""Logins: cookie flags (Secure under TLS), the generated secret, logout revocation, expiry."""
 
 from __future__ import annotations
 
@@ -72,8 +72,8 @@ async def test_logout_revokes_token_for_http_and_sockets(box: RunningBox) -> Non
         assert await polling_connect(box.http, actor.token) == "44"  # refused on polling too
 
 
-async def test_teacher_session_expires(tmp_path: Path) -> None:
-    async with running_box(tmp_path, teacher_session_hours=0.0003) as box:  # ~1.1 s
+async def test_teacher_login_expires(tmp_path: Path) -> None:
+    async with running_box(tmp_path, teacher_login_hours=0.0003) as box:  # ~1.1 s
         teacher = await box.teacher()
         assert (await teacher.get("/api/me")).status_code == 200
         code = (await teacher.make_class())["sections"][0]["join_code"]

@@ -12,7 +12,7 @@
  *  - it drops every event whose `seq <= last_seq` (exactly-once, in order);
  *  - it applies replayed events, then lets `state_sync` replace the state wholesale;
  *  - it reports the link as "connected", "reconnecting" or "offline" (plus "denied" when the box
- *    refuses the session, e.g. after a reset), and marks the state "stale" whenever it was not
+ *    refuses the login, e.g. after a reset), and marks the state "stale" whenever it was not
  *    confirmed by the box over the current connection (e.g. loaded from storage while unreachable).
  *
  * Usage:
@@ -171,7 +171,7 @@ export function clearStream(storageKey) {
  * Create a stream. Nothing connects until start().
  * @param {object} opts
  * @param {string} opts.storageKey  per box/user key, e.g. "student:12" (the origin is the box)
- * @param {string} [opts.token]     bearer token; browsers normally rely on the cb_session cookie
+ * @param {string} [opts.token]     bearer token; browsers normally rely on the login cookie (cb_session)
  * @param {string} [opts.hello]     event to emit (with ack) after each connect, e.g. "student_connect"
  * @param {Function} [opts.ioFactory] for tests: replaces socket.io-client's io()
  */
@@ -288,7 +288,7 @@ export function createStream(opts) {
       synced = false;
       emitState("disconnect");
       if (reason === "io server disconnect") {
-        // The server closed us on purpose (e.g. session revoked): socket.io will not retry itself.
+        // The server closed us on purpose (e.g. login revoked): socket.io will not retry itself.
         setStatus("denied", { reason });
         return;
       }
@@ -297,7 +297,7 @@ export function createStream(opts) {
     socket.on("connect_error", (err) => {
       failures += 1;
       if (!socket.active) {
-        // Refused by the server's connect handler (no/expired session): not a network problem.
+        // Refused by the server's connect handler (no/expired login): not a network problem.
         setStatus("denied", { reason: err && err.message });
         return;
       }

@@ -357,12 +357,12 @@ function startDashboard(identity) {
 }
 
 async function onDenied() {
-  // The box refused our session (e.g. it was reset). Ask it who we are; only a clear "nobody"
+  // The box refused our login (e.g. it was reset). Ask it who we are; only a clear "nobody"
   // sends the student back to the join form, never a network hiccup.
   const who = await whoAmI();
   if (who.kind === "anonymous") {
     saveCachedMe(null);
-    showCode("Your session on this box has ended. Scan the QR code or type the join code to join again.");
+    showCode("You are no longer joined on this box. Scan the QR code or type the join code to join again.");
   }
 }
 

@@ -631,7 +631,7 @@ function startStream() {
   });
   stream.onStatus((status) => {
     setBadge(badge, status);
-    if (status === "denied") showLogin("Your session has ended. Please sign in again.");
+    if (status === "denied") showLogin("You have been signed out. Please sign in again.");
   });
   stream.onState(onState);
   stream.start();
