@@ -13,10 +13,8 @@ from typing import Any
 
 import socketio
 
-LECTURE_EVENTS = (
-    "lecture_started", "lecture_scheduled", "lecture_ended", "lecture_cancelled",
-    "lecture_duration_update", "lecture_progress_update",
-)
+from classroom_box.event_types import EVENT_TYPES
+
 Handler = Callable[[str, dict[str, Any]], Any]
 
 
@@ -34,7 +32,7 @@ class StreamClient:
         self.on_event = on_event
         client_options.setdefault("reconnection", False)
         self.sio = socketio.AsyncClient(**client_options)
-        for name in LECTURE_EVENTS:
+        for name in EVENT_TYPES:
             self.sio.on(name, self._handler(name))
         self.sio.on("state_sync", self._on_state_sync)
 

@@ -13,16 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from classroom_box.event_types import EVENT_TYPES
 from classroom_box.store import Store, Tx
-
-EVENT_TYPES = (
-    "lecture_started",
-    "lecture_scheduled",
-    "lecture_ended",
-    "lecture_cancelled",
-    "lecture_duration_update",
-    "lecture_progress_update",
-)
 
 
 def classroom_room(class_id: int, section_id: int) -> str:

@@ -10,20 +10,21 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from classroom_box.event_types import LECTURE_FIELDS, SCHEDULE_FIELDS
 from classroom_box.events import EventLog
 from classroom_box.store import Store, Tx
 from classroom_box.validation import ApiError, from_iso, iso, utcnow
 
 DEFAULT_DURATION = 45
 
-LECTURE_COLUMNS = (
-    "id AS session_id, class_id, section_id, subject, title, topic_id, status, start_time,"
-    " end_time, duration_minutes, progress, note, summary, schedule_id"
-)
-SCHEDULE_COLUMNS = (
-    "id AS schedule_id, class_id, section_id, subject, title, scheduled_time, duration_minutes,"
-    " status, session_id"
-)
+
+def _columns(fields: tuple[str, ...], id_name: str) -> str:
+    """The SELECT list giving exactly the object's fields; the row id goes out as `id_name`."""
+    return ", ".join(f"id AS {name}" if name == id_name else name for name in fields)
+
+
+LECTURE_COLUMNS = _columns(LECTURE_FIELDS, "session_id")
+SCHEDULE_COLUMNS = _columns(SCHEDULE_FIELDS, "schedule_id")
 
 
 def as_dict(row: sqlite3.Row) -> dict[str, Any]:

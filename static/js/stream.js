@@ -24,16 +24,10 @@
  *   stream.start();
  */
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
+// Generated from classroom_box/event_types.py: the box's own list of names and fields.
+import { LECTURE_FIELDS, SEQ_EVENTS } from "/static/js/event_types.js";
 
-/** Events that carry a `seq` and change lecture state. */
-export const SEQ_EVENTS = Object.freeze([
-  "lecture_started",
-  "lecture_scheduled",
-  "lecture_ended",
-  "lecture_cancelled",
-  "lecture_duration_update",
-  "lecture_progress_update",
-]);
+export { SEQ_EVENTS };
 
 const STORAGE_PREFIX = "classroom-box:stream:";
 const RECORD_VERSION = 1;
@@ -71,10 +65,7 @@ function removeBy(list, key, value) {
 function lectureFrom(payload, existing) {
   if (payload.lecture && typeof payload.lecture === "object") return payload.lecture;
   const base = existing ? { ...existing } : {};
-  for (const k of [
-    "session_id", "class_id", "section_id", "subject", "title", "start_time", "end_time",
-    "duration_minutes", "progress", "note", "summary", "schedule_id",
-  ]) {
+  for (const k of LECTURE_FIELDS) {
     if (payload[k] !== undefined) base[k] = payload[k];
   }
   return base;
