@@ -717,3 +717,33 @@ async def test_teacher_reconnect_shows_new_progress_and_online_count(
         slog.check()
     finally:
         await proxy.close()
+
+
+async def test_events_patch_rows_in_place_keeping_focus(box: Box, browser: Any) -> None:
+    """Both pages patch lists in place: an event that changes one row leaves the others (and the
+    element holding keyboard focus) alone, so a teacher tabbing to "Cancel" is not thrown back to
+    the top of the page, and a student's live card is the same element after a progress update."""
+    s = await seed(box)
+    logs: list[PageLog] = []
+    teacher, _ = await new_page(browser, "teacher", LAPTOP, logs)
+    student, _ = await new_page(browser, "student", PHONE, logs)
+    await join(student, box.url, s["join_code"], "Amy Adams")
+    await teacher_login(teacher, box.url)
+    card = teacher.locator(".section-card").first
+    at = later(180).isoformat()
+    await box.post("/api/lecture/schedule", {**s["base"], "subject": "Art", "title": "Colours",
+                                             "scheduled_time": at})
+    cancel = card.get_by_role("button", name="Cancel Colours")
+    await cancel.focus()
+    live = await box.post("/api/lecture/start", {**s["base"], "subject": "Maths", "title": "Sums"})
+    await box.post("/api/lecture/schedule", {**s["base"], "subject": "Art", "title": "Shapes",
+                                             "scheduled_time": later(240).isoformat()})
+    await expect(card.locator("[data-schedule-id] .row-title")).to_have_text(["Colours", "Shapes"])
+    await expect(cancel).to_be_focused()
+
+    live_card = student.locator("#live .live-card")
+    await expect(live_card.locator(".lecture-title")).to_have_text("Sums")
+    handle = await live_card.element_handle()
+    await box.post("/api/lecture/progress", {"session_id": live["session_id"], "progress": 60})
+    await expect(live_card.locator(".progress-value")).to_have_text("60%")
+    assert await handle.evaluate("el => el.isConnected")
