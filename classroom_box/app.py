@@ -7,10 +7,11 @@ forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -18,18 +19,20 @@ from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from classroom_box.api import API_ROUTES, blueprint, error_response
+from classroom_box.auth import shift_token_times
 from classroom_box.classes import Classes
+from classroom_box.clock import Clock
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
+from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.openapi import with_openapi
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.ratelimit import FailureThrottle
+from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.scheduler import Scheduler
-from classroom_box.store import Store
+from classroom_box.store import Store, storage_full
 from classroom_box.transport import ClassroomServer
 from classroom_box.urls import join_url_maker
 from classroom_box.validation import ApiError
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
 ROUTES = with_openapi(API_ROUTES)  # every HTTP route the box serves, /openapi.json included
+CLOCK_EVERY = 1.0
+UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
 
 
 @dataclass
@@ -52,6 +57,18 @@ class SetupToken:
     def consume(self) -> None:
         self.value = None
 
+    def take(self, token: str) -> str | None:
+        """Check and consume in one step (no await between): of concurrent requests with the
+        right token exactly one gets it (issue 15: five created five teachers). Returns the
+        token for `give_back` if creating the teacher then fails."""
+        if not self.check(token):
+            return None
+        taken, self.value = self.value, None
+        return taken
+
+    def give_back(self, taken: str) -> None:
+        self.value = taken
+
 
 @dataclass
 class Box:
@@ -64,11 +81,16 @@ class Box:
     classes: Classes
     realtime: Realtime
     scheduler: Scheduler
+    clock: Clock
     setup: SetupToken = field(default_factory=SetupToken)
-    login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
+    # New students per address: a class behind one NAT joins at once (burst 40), then one
+    # every 6 s; a join flood filled the database at ~600 MB/hour from one laptop (issue 15).
+    join_rate: KeyedBuckets = field(default_factory=lambda: KeyedBuckets(rate=1 / 6, burst=40))
     _pruner: asyncio.Task[None] | None = None
+    _clock_watch: asyncio.Task[None] | None = None
 
     async def lecture_state(self, sections: list[int]) -> dict[str, Any]:
         async with self.store.read() as tx:
@@ -80,10 +102,12 @@ class Box:
         await self.realtime.start()
         await self.scheduler.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
+        self._clock_watch = asyncio.create_task(self._watch_clock(), name="clock-watch")
 
     async def stop(self) -> None:
-        if self._pruner:
-            self._pruner.cancel()
+        for task in (self._pruner, self._clock_watch):
+            if task:
+                task.cancel()
         await self.scheduler.stop()
         await self.realtime.stop()
         await self.store.close()
@@ -95,20 +119,45 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
-            except Exception:
-                log.exception("pruning the event log failed")
+                # A wall clock that just jumped a year ahead would make every new student look
+                # a day old: only trust it once settled (clock.py).
+                gone = (await self.classes.remove_unconnected(UNCONNECTED_STUDENT_TTL)
+                        if self.clock.settled() else 0)
+                if gone:
+                    log.info("removed %d students who joined but never connected", gone)
+            except Exception as exc:
+                if storage_full(exc, self.store.path) is None:
+                    log.exception("pruning the event log failed")
+                else:
+                    log.warning("pruning the event log failed: storage full")
             await asyncio.sleep(PRUNE_EVERY)
+
+    async def _watch_clock(self) -> None:
+        """Notice wall-clock jumps promptly and move stored token times along with them."""
+        while True:
+            self.clock.observe()
+            shift = self.clock.take_shift()
+            if shift:
+                log.warning("wall clock jumped by %+.0f s; teacher logins re-anchored", shift)
+                try:
+                    await shift_token_times(self.store, shift)
+                except Exception as exc:  # e.g. disk full: try again next round
+                    log.warning("re-anchoring teacher logins failed (%s); will retry", exc)
+                    self.clock.pending_shift += shift
+            await asyncio.sleep(CLOCK_EVERY)
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
     store = Store(settings.db_path)
-    events = EventLog(store)
-    lectures = Lectures(store, events)
+    clock = Clock(settings.clock_settle)
+    events = EventLog(store, clock)
+    lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
     realtime = Realtime(store, events, classes, sio, manager,
                         max_per_address=settings.max_connections_per_address)
     events.publish = realtime.publish
-    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures))
+    return Box(settings, store, events, lectures, classes, realtime,
+               Scheduler(lectures, clock), clock)
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:
@@ -120,7 +169,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     box = build_box(settings, sio, manager)
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
-                      JSON_SORT_KEYS=False)
+                      BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
     app.register_blueprint(blueprint(ROUTES))
     app.register_blueprint(pages)
@@ -133,15 +182,36 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
 
 
 def settings_secret(settings: Settings) -> str:
-    """Generated on first start and kept in the data dir (0600): never a hard-coded default."""
+    """Generated on first start and kept in the data dir (0600): never a hard-coded default.
+
+    Written durably (fsync, renamed into place, the directory fsynced): without that
+    a power cut soon after the first start left an empty file, and the box then ran with an
+    empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
+    """
     path = settings.data_dir / "secret_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            with open(path, "x", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-    return path.read_text(encoding="ascii").strip()
+    text = path.read_text(encoding="ascii").strip() if path.exists() else ""
+    if not text:
+        text = secrets.token_urlsafe(48)
+        _create_durably(path, text)
+    return text
+
+
+def _create_durably(path: Path, text: str) -> None:
+    """Put `text` into `path` so that it is on disk before the name points at it."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)  # not link(): FAT and many FUSE filesystems have no hard links
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _install_hooks(app: Quart, box: Box) -> None:
@@ -179,6 +249,10 @@ def _install_hooks(app: Quart, box: Box) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
+        full = storage_full(exc, box.store.path)
+        if full is not None:  # one line, not a traceback per write, while the disk stays full
+            log.warning("%s %s refused: storage full", request.method, request.path)
+            return error_response(ApiError(507, "disk_full", str(full)))
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify({"error": {"code": "internal", "message": "internal error"}})
         response.status_code = 500

@@ -59,7 +59,14 @@ SETTINGS: tuple[Setting, ...] = (
             formerly="teacher_session_hours"),
     Setting("max_connections_per_address", int,
             "open sockets allowed per client address (a class behind one NAT shares one)"),
+    Setting("max_http_connections_per_address", int,
+            "open TCP connections (websockets included) allowed per client address"),
+    Setting("max_students_per_section", int,
+            "students who may join one section (a join flood stops there)"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
+    Setting("clock_settle", float,
+            "seconds the wall clock must run without a jump before a schedule may be declared"
+            " missed or events pruned by wall time"),
 )
 
 
@@ -77,7 +84,10 @@ class Settings:
     tls_key: Path | None = None
     teacher_login_hours: float = 12.0
     max_connections_per_address: int = 200
+    max_http_connections_per_address: int = 256
+    max_students_per_section: int = 200
     public_host: str = ""
+    clock_settle: float = 60.0
 
     @property
     def db_path(self) -> Path:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,9 +16,12 @@ from tests.helpers import free_port
 
 
 class BoxProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *extra: str,
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir, self.port = data_dir, port or free_port()
         self.extra = extra
+        self.env = env or {}
+        self.preexec: Callable[[], None] | None = None  # e.g. a lower descriptor limit
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"box-{self.port}.log"
 
@@ -26,13 +30,13 @@ class BoxProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> BoxProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "classroom_box", "serve", "--host", "127.0.0.1",
                  "--port", str(self.port), "--data-dir", str(self.data_dir), "--no-mdns",
                  *self.extra],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
