@@ -18,24 +18,24 @@ import socketio
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from classroom_box.api import API_ROUTES, blueprint, error_response
-from classroom_box.auth import shift_token_times
-from classroom_box.classes import Classes
-from classroom_box.clock import Clock
 from classroom_box.config import Settings
-from classroom_box.events import EventLog
-from classroom_box.fanout import ClassroomManager
-from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
-from classroom_box.openapi import with_openapi
-from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
-from classroom_box.realtime import Realtime
-from classroom_box.scheduler import Scheduler
-from classroom_box.store import Store, storage_full
-from classroom_box.transport import ClassroomServer
-from classroom_box.urls import join_url_maker
-from classroom_box.validation import ApiError
+from classroom_box.domain.auth import shift_token_times
+from classroom_box.domain.classes import Classes
+from classroom_box.domain.clock import Clock
+from classroom_box.domain.events import EventLog
+from classroom_box.domain.lectures import Lectures, section_state
+from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
+from classroom_box.domain.scheduler import Scheduler
+from classroom_box.domain.store import Store, storage_full
+from classroom_box.domain.validation import ApiError
+from classroom_box.live.fanout import ClassroomManager
+from classroom_box.live.realtime import Realtime
+from classroom_box.live.transport import ClassroomServer
+from classroom_box.web.api import API_ROUTES, blueprint, error_response
+from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
+from classroom_box.web.openapi import with_openapi
+from classroom_box.web.pages import SECURITY_HEADERS, pages, static_dir
+from classroom_box.web.urls import join_url_maker
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from classroom_box import __version__, accounts
+from classroom_box import __version__
 from classroom_box.config import add_arguments, settings_from_args
+from classroom_box.domain import accounts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +113,8 @@ def read_password() -> str:
 
 
 def cmd_teacher_add(args: argparse.Namespace) -> int:
-    from classroom_box.auth import create_teacher
-    from classroom_box.store import Store
+    from classroom_box.domain.auth import create_teacher
+    from classroom_box.domain.store import Store
 
     settings = settings_from_args(args)
     username = args.username.strip()
@@ -144,8 +145,8 @@ def cmd_teacher_add(args: argparse.Namespace) -> int:
 
 def run_account_command(args: argparse.Namespace, action: Any) -> int:
     """Open the store, run `action(store)`, print its message or the AccountError's."""
-    from classroom_box.accounts import AccountError
-    from classroom_box.store import Store
+    from classroom_box.domain.accounts import AccountError
+    from classroom_box.domain.store import Store
 
     settings = settings_from_args(args)
     if not settings.db_path.exists():
@@ -169,7 +170,7 @@ def run_account_command(args: argparse.Namespace, action: Any) -> int:
 
 
 def cmd_teacher_unlock(args: argparse.Namespace) -> int:
-    from classroom_box import accounts
+    from classroom_box.domain import accounts
 
     async def action(store: Any) -> str:
         await accounts.unlock(store, args.username)
@@ -179,7 +180,7 @@ def cmd_teacher_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher_passwd(args: argparse.Namespace) -> int:
-    from classroom_box import accounts
+    from classroom_box.domain import accounts
 
     password = read_password()
     if len(password) < 8:
@@ -194,7 +195,7 @@ def cmd_teacher_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher_remove(args: argparse.Namespace) -> int:
-    from classroom_box import accounts
+    from classroom_box.domain import accounts
 
     async def action(store: Any) -> str:
         classes = await accounts.remove_teacher(store, args.username, args.with_classes)
@@ -215,7 +216,7 @@ def cmd_teacher_list(args: argparse.Namespace) -> int:
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from classroom_box.discovery import discover
+    from classroom_box.appliance.discovery import discover
 
     boxes = asyncio.run(discover(args.timeout))
     if not boxes:
@@ -227,8 +228,8 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_qr(args: argparse.Namespace) -> int:
-    from classroom_box.qr import terminal_qr
-    from classroom_box.urls import base_url
+    from classroom_box.appliance.qr import terminal_qr
+    from classroom_box.web.urls import base_url
 
     settings = settings_from_args(args)
     url = base_url(settings) + "/"
@@ -247,9 +248,9 @@ def cmd_qr(args: argparse.Namespace) -> int:
 def cmd_tls_init(args: argparse.Namespace) -> int:
     import socket
 
-    from classroom_box.discovery import box_id
-    from classroom_box.netinfo import lan_addresses, local_hostname
-    from classroom_box.tls import TlsError, how_to_install_ca_text, init_tls
+    from classroom_box.appliance.discovery import box_id
+    from classroom_box.appliance.netinfo import lan_addresses, local_hostname
+    from classroom_box.appliance.tls import TlsError, how_to_install_ca_text, init_tls
 
     settings = settings_from_args(args)
     names = [local_hostname(box_id(settings.data_dir)).rstrip("."),
@@ -264,7 +265,7 @@ def cmd_tls_init(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from classroom_box.backup import BackupError, backup_database
+    from classroom_box.appliance.backup import BackupError, backup_database
 
     settings = settings_from_args(args)
     try:
@@ -277,8 +278,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from classroom_box.backup import BackupError, restore_database
-    from classroom_box.lock import AlreadyServing
+    from classroom_box.appliance.backup import BackupError, restore_database
+    from classroom_box.appliance.lock import AlreadyServing
 
     settings = settings_from_args(args)
     try:

@@ -20,7 +20,7 @@ from typing import Any
 
 import socketio
 
-from classroom_box.event_types import EVENT_TYPES
+from classroom_box.domain.event_types import EVENT_TYPES
 
 Handler = Callable[[str, dict[str, Any]], Any]
 

@@ -17,17 +17,18 @@ from typing import Any
 
 import uvicorn
 
-from classroom_box import __version__, accounts
+from classroom_box import __version__
 from classroom_box.app import create_app
+from classroom_box.appliance.discovery import Advertiser, box_id
+from classroom_box.appliance.lock import AlreadyServing, ServeLock
+from classroom_box.appliance.netinfo import local_hostname
+from classroom_box.appliance.notify import notify, watchdog_loop
+from classroom_box.appliance.qr import terminal_qr
 from classroom_box.config import Settings
-from classroom_box.discovery import Advertiser, box_id
-from classroom_box.gcpolicy import tune_gc
-from classroom_box.limits import ConnectionBudget, fd_limit, harden
-from classroom_box.lock import AlreadyServing, ServeLock
-from classroom_box.netinfo import local_hostname
-from classroom_box.notify import notify, watchdog_loop
-from classroom_box.qr import terminal_qr
-from classroom_box.urls import base_url
+from classroom_box.domain import accounts
+from classroom_box.live.gcpolicy import tune_gc
+from classroom_box.web.limits import ConnectionBudget, fd_limit, harden
+from classroom_box.web.urls import base_url
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from classroom_box.backup import (
+from classroom_box.appliance.backup import (
     AlreadyServing,
     BackupError,
     ServeLock,
@@ -117,7 +117,7 @@ def test_serve_lock_is_exclusive(tmp_path: Path) -> None:
 
 HOLDER = """
 import sys, time
-from classroom_box.lock import ServeLock
+from classroom_box.appliance.lock import ServeLock
 with ServeLock(sys.argv[1]):
     print("locked", flush=True)
     sys.stdin.readline()

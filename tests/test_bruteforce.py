@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from classroom_box.auth import create_teacher
-from classroom_box.classes import JOIN_CODE_LENGTH
-from classroom_box.validation import JOIN_ALPHABET
+from classroom_box.domain.auth import create_teacher
+from classroom_box.domain.classes import JOIN_CODE_LENGTH
+from classroom_box.domain.validation import JOIN_ALPHABET
 from tests.helpers import PASSWORD, RunningBox
 from tests.security_helpers import client_from
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from classroom_box.client import StreamClient
-from classroom_box.validation import from_iso
+from classroom_box.domain.validation import from_iso
 from tests.helpers import PASSWORD
 from tests.process import BoxProcess, add_teacher
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from classroom_box.pages import SECURITY_HEADERS
+from classroom_box.web.pages import SECURITY_HEADERS
 from tests.helpers import RunningBox
 
 PAGES = ["/", "/join/ABCDEF", "/student", "/teacher", "/setup"]

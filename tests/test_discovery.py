@@ -19,9 +19,9 @@ import pytest
 from zeroconf import ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
 
-from classroom_box import discovery
-from classroom_box.discovery import BOX_TYPE, Advertiser, box_id, discover
-from classroom_box.netinfo import lan_addresses, local_hostname, primary_lan_ip
+from classroom_box.appliance import discovery
+from classroom_box.appliance.discovery import BOX_TYPE, Advertiser, box_id, discover
+from classroom_box.appliance.netinfo import lan_addresses, local_hostname, primary_lan_ip
 
 REPO = Path(__file__).resolve().parents[1]
 LO = ["127.0.0.1"]
@@ -55,7 +55,7 @@ def test_lan_addresses_skip_virtual_interfaces(monkeypatch: pytest.MonkeyPatch) 
             adapter("br-1a2b", "172.18.0.1"), adapter("veth9", "10.9.9.9"),
             adapter("virbr0", "192.168.122.1"), adapter("wlan0", "169.254.3.4"),
             adapter("eth0", "192.168.1.20"), adapter("wlan0", "10.0.0.7")]
-    monkeypatch.setattr("classroom_box.netinfo.ifaddr.get_adapters", lambda: fake)
+    monkeypatch.setattr("classroom_box.appliance.netinfo.ifaddr.get_adapters", lambda: fake)
     assert lan_addresses() == ["192.168.1.20", "10.0.0.7"]
     assert lan_addresses("docker0,wlan0") == ["172.17.0.1", "169.254.3.4", "10.0.0.7"]
 
@@ -140,7 +140,7 @@ async def test_address_change_is_reannounced(monkeypatch: pytest.MonkeyPatch) ->
 
 ADVERTISE = """
 import asyncio, sys
-from classroom_box.discovery import Advertiser
+from classroom_box.appliance.discovery import Advertiser
 async def main():
     adv = Advertiser("Netns Room", 8443, "feedc0ffee00", "2.0", scheme="https",
                      check_interval=1)
@@ -153,7 +153,7 @@ asyncio.run(main())
 
 DISCOVER = """
 import asyncio, dataclasses, json
-from classroom_box.discovery import discover
+from classroom_box.appliance.discovery import discover
 boxes = asyncio.run(discover(2.0))
 print(json.dumps([dataclasses.asdict(b) for b in boxes]))
 """

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from classroom_box.event_types import EVENT_TYPES, JS_PATH, LECTURE_FIELDS, js_module
-from classroom_box.lectures import LECTURE_COLUMNS
+from classroom_box.domain.event_types import EVENT_TYPES, JS_PATH, LECTURE_FIELDS, js_module
+from classroom_box.domain.lectures import LECTURE_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 

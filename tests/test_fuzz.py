@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from classroom_box.app import ROUTES
-from classroom_box.auth import create_teacher
-from classroom_box.ratelimit import TokenBucket
+from classroom_box.domain.auth import create_teacher
+from classroom_box.domain.ratelimit import TokenBucket
 from tests.helpers import PASSWORD, running_box
 
 HTTP_EXAMPLES = 400

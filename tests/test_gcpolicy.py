@@ -1,8 +1,8 @@
-"""When the box runs its own full collection (classroom_box/gcpolicy.py)."""
+"""When the box runs its own full collection (classroom_box/live/gcpolicy.py)."""
 
 from __future__ import annotations
 
-from classroom_box.gcpolicy import QuietCollector
+from classroom_box.live.gcpolicy import QuietCollector
 
 
 def collector(busy: list[bool]) -> QuietCollector:

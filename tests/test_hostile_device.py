@@ -20,8 +20,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from classroom_box.limits import BODY_TIMEOUT as BODY_DEADLINE
-from classroom_box.transport import AUTH_DEADLINE, MAX_REFUSALS, PENDING_PER_ADDRESS
+from classroom_box.live.transport import AUTH_DEADLINE, MAX_REFUSALS, PENDING_PER_ADDRESS
+from classroom_box.web.limits import BODY_TIMEOUT as BODY_DEADLINE
 from tests.hostile import (
     EIO,
     Classroom,

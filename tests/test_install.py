@@ -116,7 +116,7 @@ def test_install_upgrade_uninstall_into_a_prefix(tmp_path: Path) -> None:
     assert "classroom_box.cli" in entry.read_text()
     # The package is really installed in the venv, not picked up from the checkout.
     probe = subprocess.run([str(venv / "bin/python"), "-c",
-                            "import classroom_box.backup as m; print(m.__file__)"],
+                            "import classroom_box.appliance.backup as m; print(m.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, check=True)
     assert probe.stdout.strip().startswith(str(venv))
     assert unit.read_text() == UNIT.read_text()

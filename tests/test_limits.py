@@ -14,8 +14,8 @@ import websockets
 
 import tests.helpers
 from classroom_box.config import Settings
-from classroom_box.limits import GuardedHttpToolsProtocol, harden
 from classroom_box.server import uvicorn_config
+from classroom_box.web.limits import GuardedHttpToolsProtocol, harden
 from tests.helpers import RunningBox, running_box, wait_for
 from tests.security_helpers import client_from, polling_close, polling_connect, socket_connect
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from classroom_box.notify import notify, watchdog_interval, watchdog_loop
+from classroom_box.appliance.notify import notify, watchdog_interval, watchdog_loop
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from classroom_box.app import ROUTES
-from classroom_box.openapi import openapi_path
-from classroom_box.validation import json_schema
+from classroom_box.domain.validation import json_schema
+from classroom_box.web.openapi import openapi_path
 from tests.helpers import RunningBox
 
 

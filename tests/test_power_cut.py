@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from classroom_box.store import UNSAFE_SYNC_ENV
+from classroom_box.domain.store import UNSAFE_SYNC_ENV
 from tests.faults.powercut import power_cuts
 
 pytestmark = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from classroom_box.qr import svg_qr, terminal_qr
+from classroom_box.appliance.qr import svg_qr, terminal_qr
 
 URL = "http://192.168.1.20:8080/join/K7Q2XM"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from classroom_box.client import StreamClient
-from classroom_box.gcpolicy import SETTLE
+from classroom_box.live.gcpolicy import SETTLE
 from tests.faults.classroom import open_classroom, open_fds, rss_kb
 from tests.helpers import PASSWORD
 from tests.process import BoxProcess, add_teacher

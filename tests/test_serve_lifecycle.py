@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+from classroom_box.appliance.discovery import discover
 from classroom_box.client import StreamClient
-from classroom_box.discovery import discover
 from tests.helpers import PASSWORD, wait_for
 from tests.process import BoxProcess, add_teacher
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from classroom_box.app import settings_secret
-from classroom_box.auth import create_teacher
 from classroom_box.config import Settings
+from classroom_box.domain.auth import create_teacher
 from tests.helpers import PASSWORD, RunningBox, running_box, wait_for
 from tests.security_helpers import polling_connect, self_signed_cert, socket_connect
 

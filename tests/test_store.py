@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from classroom_box.store import Store
+from classroom_box.domain.store import Store
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from classroom_box.tls import TlsError, ca_fingerprint, how_to_install_ca_text, init_tls
+from classroom_box.appliance.tls import TlsError, ca_fingerprint, how_to_install_ca_text, init_tls
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from classroom_box.transport import LeanSocket
+from classroom_box.live.transport import LeanSocket
 from tests.helpers import RunningBox, wait_for
 
 

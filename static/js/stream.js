@@ -28,7 +28,7 @@
  *   stream.start();
  */
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
-// Generated from classroom_box/event_types.py: the box's own list of names and fields.
+// Generated from classroom_box/domain/event_types.py: the box's own list of names and fields.
 import { LECTURE_FIELDS, SEQ_EVENTS } from "/static/js/event_types.js";
 
 export { SEQ_EVENTS };

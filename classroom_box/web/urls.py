@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from classroom_box.appliance.netinfo import primary_lan_ip
 from classroom_box.config import Settings
-from classroom_box.netinfo import primary_lan_ip
 
 
 def public_host(settings: Settings) -> str:

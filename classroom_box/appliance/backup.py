@@ -17,7 +17,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from classroom_box.lock import AlreadyServing, ServeLock, is_serving
+from classroom_box.appliance.lock import AlreadyServing, ServeLock, is_serving
 
 __all__ = ["AlreadyServing", "BackupError", "ServeLock", "backup_database", "is_serving",
            "restore_database"]

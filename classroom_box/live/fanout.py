@@ -12,7 +12,7 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-from classroom_box.events import Event
+from classroom_box.domain.events import Event
 
 NAMESPACE = "/"
 

@@ -7,8 +7,8 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-from classroom_box.store import Store, Tx
-from classroom_box.validation import JOIN_ALPHABET, ApiError, iso, utcnow
+from classroom_box.domain.store import Store, Tx
+from classroom_box.domain.validation import JOIN_ALPHABET, ApiError, iso, utcnow
 
 JOIN_CODE_LENGTH = 6  # 31**6 ~ 887 million codes; join attempts are throttled on top
 

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from classroom_box import __version__, accounts
-from classroom_box.auth import (
+from classroom_box import __version__
+from classroom_box.appliance.qr import svg_qr
+from classroom_box.domain import accounts
+from classroom_box.domain.auth import (
     COOKIE_NAME,
     Principal,
     check_login,
@@ -29,9 +31,8 @@ from classroom_box.auth import (
     revoke_token,
     teacher_count,
 )
-from classroom_box.qr import svg_qr
-from classroom_box.ratelimit import is_box_itself
-from classroom_box.validation import ApiError, Field, Schema, invalid, validate
+from classroom_box.domain.ratelimit import is_box_itself
+from classroom_box.domain.validation import ApiError, Field, Schema, invalid, validate
 
 if TYPE_CHECKING:
     from classroom_box.app import Box

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from classroom_box import __version__
-from classroom_box.api import LECTURES_QUERY, Route
-from classroom_box.auth import COOKIE_NAME, Principal
-from classroom_box.validation import json_schema
+from classroom_box.domain.auth import COOKIE_NAME, Principal
+from classroom_box.domain.validation import json_schema
+from classroom_box.web.api import LECTURES_QUERY, Route
 
 PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERROR = {"$ref": "#/components/schemas/Error"}

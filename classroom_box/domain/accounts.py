@@ -18,8 +18,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from classroom_box.auth import hash_password
-from classroom_box.store import Store
+from classroom_box.domain.auth import hash_password
+from classroom_box.domain.store import Store
 
 Section = tuple[int, str, str, str]  # (section id, class name, section name, join code)
 

@@ -17,9 +17,9 @@ import asyncio
 import logging
 from datetime import datetime
 
-from classroom_box.clock import Clock
-from classroom_box.lectures import Lectures
-from classroom_box.store import storage_full
+from classroom_box.domain.clock import Clock
+from classroom_box.domain.lectures import Lectures
+from classroom_box.domain.store import storage_full
 
 log = logging.getLogger(__name__)
 MAX_NAP = 5.0

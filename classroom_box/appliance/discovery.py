@@ -21,7 +21,7 @@ from pathlib import Path
 from zeroconf import DNSQuestionType, InterfaceChoice, IPVersion, ServiceStateChange
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
-from classroom_box.netinfo import lan_addresses, local_hostname
+from classroom_box.appliance.netinfo import lan_addresses, local_hostname
 
 log = logging.getLogger(__name__)
 

@@ -21,16 +21,16 @@ from typing import Any
 import socketio
 from engineio import packet as eio_packet
 
-from classroom_box.auth import Principal, cookie_token, principal_for, token_hash
-from classroom_box.classes import Classes
-from classroom_box.events import Event, EventLog, classroom_room, teacher_room
-from classroom_box.fanout import NAMESPACE, CatchUpCache, ClassroomManager
-from classroom_box.gcpolicy import QuietCollector
-from classroom_box.lectures import section_state
-from classroom_box.ratelimit import KeyedBuckets, TokenBucket, is_box_itself
-from classroom_box.store import Store
-from classroom_box.transport import peer_address
-from classroom_box.validation import ApiError, Field, validate
+from classroom_box.domain.auth import Principal, cookie_token, principal_for, token_hash
+from classroom_box.domain.classes import Classes
+from classroom_box.domain.events import Event, EventLog, classroom_room, teacher_room
+from classroom_box.domain.lectures import section_state
+from classroom_box.domain.ratelimit import KeyedBuckets, TokenBucket, is_box_itself
+from classroom_box.domain.store import Store
+from classroom_box.domain.validation import ApiError, Field, validate
+from classroom_box.live.fanout import NAMESPACE, CatchUpCache, ClassroomManager
+from classroom_box.live.gcpolicy import QuietCollector
+from classroom_box.live.transport import peer_address
 
 log = logging.getLogger(__name__)
 COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be

@@ -26,7 +26,7 @@ from engineio import exceptions, payload
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
-from classroom_box.ratelimit import FailureThrottle, is_box_itself
+from classroom_box.domain.ratelimit import FailureThrottle, is_box_itself
 
 log = logging.getLogger(__name__)
 BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT and BINARY_ACK packet types

@@ -22,9 +22,9 @@ import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
-from classroom_box.clock import JUMP_TOLERANCE
-from classroom_box.store import Store
-from classroom_box.validation import from_iso, iso, utcnow
+from classroom_box.domain.clock import JUMP_TOLERANCE
+from classroom_box.domain.store import Store
+from classroom_box.domain.validation import from_iso, iso, utcnow
 
 log = logging.getLogger(__name__)
 
