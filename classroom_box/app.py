@@ -19,6 +19,7 @@ from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from classroom_box.config import Settings
+from classroom_box.domain.accounts import SetupToken
 from classroom_box.domain.auth import shift_token_times
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.clock import Clock
@@ -43,31 +44,6 @@ PRUNE_EVERY = 600.0
 ROUTES = with_openapi(API_ROUTES)  # every HTTP route the box serves, /openapi.json included
 CLOCK_EVERY = 1.0
 UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
-
-
-@dataclass
-class SetupToken:
-    """The one-time link for creating the first teacher; forgotten once used."""
-
-    value: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
-
-    def check(self, token: str) -> bool:
-        return self.value is not None and secrets.compare_digest(self.value, token)
-
-    def consume(self) -> None:
-        self.value = None
-
-    def take(self, token: str) -> str | None:
-        """Check and consume in one step (no await between): of concurrent requests with the
-        right token exactly one gets it (issue 15: five created five teachers). Returns the
-        token for `give_back` if creating the teacher then fails."""
-        if not self.check(token):
-            return None
-        taken, self.value = self.value, None
-        return taken
-
-    def give_back(self, taken: str) -> None:
-        self.value = taken
 
 
 @dataclass

@@ -33,7 +33,7 @@ from classroom_box.web.urls import base_url
 log = logging.getLogger(__name__)
 
 
-def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
     budget = ConnectionBudget.for_fd_limit(settings.max_http_connections_per_address,
                                            fd_limit())
     return harden(uvicorn.Config(

@@ -14,7 +14,9 @@ needed, so the commands work the same whether the box is running or not.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,32 @@ async def remove_teacher(store: Store, username: str, with_classes: bool) -> int
         return classes
 
 
-# --- read before serving (sync) ------------------------------------------------------------------
+@dataclass
+class SetupToken:
+    """The one-time link for creating the first teacher; forgotten once used."""
+
+    value: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    def check(self, token: str) -> bool:
+        return self.value is not None and secrets.compare_digest(self.value, token)
+
+    def consume(self) -> None:
+        self.value = None
+
+    def take(self, token: str) -> str | None:
+        """Check and consume in one step (no await between): of concurrent requests with the
+        right token exactly one gets it (issue 15: five created five teachers). Returns the
+        token for `give_back` if creating the teacher then fails."""
+        if not self.check(token):
+            return None
+        taken, self.value = self.value, None
+        return taken
+
+    def give_back(self, taken: str) -> None:
+        self.value = taken
+
+
+# --- read before serving: plain sqlite3, no event loop yet -----------------------------------
 
 def _rows(db_path: Path, sql: str) -> list[Any]:
     if not db_path.exists():

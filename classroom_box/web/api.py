@@ -13,13 +13,15 @@ import math
 import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from classroom_box import __version__
 from classroom_box.appliance.qr import svg_qr
+from classroom_box.config import Settings
 from classroom_box.domain import accounts
+from classroom_box.domain.accounts import SetupToken
 from classroom_box.domain.auth import (
     COOKIE_NAME,
     Principal,
@@ -31,11 +33,45 @@ from classroom_box.domain.auth import (
     revoke_token,
     teacher_count,
 )
-from classroom_box.domain.ratelimit import is_box_itself
+from classroom_box.domain.classes import Classes
+from classroom_box.domain.lectures import Lectures
+from classroom_box.domain.ratelimit import (
+    FailureThrottle,
+    KeyedBuckets,
+    LoginThrottle,
+    is_box_itself,
+)
+from classroom_box.domain.scheduler import Scheduler
+from classroom_box.domain.store import Store
 from classroom_box.domain.validation import ApiError, Field, Schema, invalid, validate
 
-if TYPE_CHECKING:
-    from classroom_box.app import Box
+
+class Sockets(Protocol):
+    """What HTTP needs from the live layer, which it must not import (app.py hands it in)."""
+
+    def roster(self, section_id: int) -> list[dict[str, Any]]: ...
+
+    async def disconnect_token(self, hashed: str) -> None: ...
+
+
+class Box(Protocol):
+    """What the routes use of the running box (`app.Box`, hung on the Quart app)."""
+
+    settings: Settings
+    store: Store
+    classes: Classes
+    lectures: Lectures
+    scheduler: Scheduler
+    setup: SetupToken
+    login_throttle: LoginThrottle
+    join_throttle: FailureThrottle
+    join_rate: KeyedBuckets
+
+    @property
+    def realtime(self) -> Sockets: ...
+
+    async def lecture_state(self, sections: list[int]) -> dict[str, Any]: ...
+
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -369,6 +405,7 @@ async def lectures(principal: Principal) -> Any:
     """Live, scheduled and today's ended lectures the caller may see."""
     query = validate({k: _int_or_raw(v) for k, v in request.args.items()}, LECTURES_QUERY)
     b = box()
+    visible: Sequence[tuple[int | None, int | None]]
     if principal.kind == "student":
         visible = [(principal.class_id, principal.section_id)]
     else:

@@ -18,7 +18,7 @@ from classroom_box.web.api import LECTURES_QUERY, Route
 
 PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERROR = {"$ref": "#/components/schemas/Error"}
-AUTHENTICATED = [{"bearer": []}, {"cookie": []}]
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 STATUS_TEXT = {
     200: "OK", 201: "Created", 401: "Not logged in (no, unknown, expired or revoked token)",
     403: "Logged in but not allowed (wrong role, another teacher's class, another section), or a"
