@@ -29,6 +29,7 @@ from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginT
 from classroom_box.domain.scheduler import Scheduler
 from classroom_box.domain.store import Store, storage_full
 from classroom_box.domain.validation import ApiError
+from classroom_box.live.dispatch import Dispatcher
 from classroom_box.live.fanout import ClassroomManager
 from classroom_box.live.realtime import Realtime
 from classroom_box.live.transport import ClassroomServer
@@ -124,14 +125,15 @@ class Box:
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
+    """The dispatcher comes first, so the event log is built with its publisher, once."""
+    dispatcher = Dispatcher()
     store = Store(settings.db_path)
     clock = Clock(settings.clock_settle)
-    events = EventLog(store, clock)
+    events = EventLog(store, clock, publish=dispatcher.publish)
     lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
-    realtime = Realtime(store, events, classes, sio, manager,
+    realtime = Realtime(store, events, classes, sio, manager, dispatcher,
                         max_per_address=settings.max_connections_per_address)
-    events.publish = realtime.publish
     return Box(settings, store, events, lectures, classes, realtime,
                Scheduler(lectures, clock), clock)
 

@@ -54,10 +54,12 @@ class Replay:
 
 
 class EventLog:
-    def __init__(self, store: Store, clock: Clock, publish: Publisher | None = None) -> None:
+    """Appends in the caller's transaction; `publish` (given once, here) hears each commit."""
+
+    def __init__(self, store: Store, clock: Clock, publish: Publisher) -> None:
         self.store = store
         self.clock = clock
-        self.publish: Publisher = publish or (lambda event: None)
+        self._publish = publish
         # (monotonic time, high seq) at each prune: events up to that seq are at least that old,
         # whatever the wall clock says. The first mark splits "before this process" from after.
         self._marks: list[tuple[float, int]] = []
@@ -80,7 +82,7 @@ class EventLog:
         )
         seq = int(cursor.lastrowid or 0)
         event = Event(seq, room, teacher_id, type, {**body, "seq": seq})
-        tx.after_commit.append(lambda: self.publish(event))
+        tx.after_commit.append(lambda: self._publish(event))
         return event
 
     @staticmethod

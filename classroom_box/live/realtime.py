@@ -23,11 +23,12 @@ from engineio import packet as eio_packet
 
 from classroom_box.domain.auth import Principal, cookie_token, principal_for, token_hash
 from classroom_box.domain.classes import Classes
-from classroom_box.domain.events import Event, EventLog, classroom_room, teacher_room
+from classroom_box.domain.events import EventLog, classroom_room, teacher_room
 from classroom_box.domain.lectures import section_state
 from classroom_box.domain.ratelimit import KeyedBuckets, TokenBucket, is_box_itself
 from classroom_box.domain.store import Store
 from classroom_box.domain.validation import ApiError, Field, validate
+from classroom_box.live.dispatch import Dispatcher
 from classroom_box.live.fanout import NAMESPACE, CatchUpCache, ClassroomManager
 from classroom_box.live.gcpolicy import QuietCollector
 from classroom_box.live.transport import peer_address
@@ -76,11 +77,10 @@ class Presence:
 
 class Realtime:
     def __init__(self, store: Store, events: EventLog, classes: Classes,
-                 sio: socketio.AsyncServer, manager: ClassroomManager,
+                 sio: socketio.AsyncServer, manager: ClassroomManager, dispatcher: Dispatcher,
                  max_per_address: int = 200) -> None:
         self.store, self.events, self.classes = store, events, classes
-        self.sio, self.manager = sio, manager
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.sio, self.manager, self.dispatcher = sio, manager, dispatcher
         self.conns: dict[str, Conn] = {}
         self.presence = Presence()
         self.catch_ups = CatchUpCache()
@@ -94,27 +94,19 @@ class Realtime:
         # (a class behind one NAT after a Wi-Fi blip) 200 at once, then 20 a second.
         self.connects_per_token = KeyedBuckets(rate=0.5, burst=10)
         self.connects_per_address = KeyedBuckets(rate=20, burst=200)
-        self._dispatcher: asyncio.Task[None] | None = None
-        self.fanning_out = False
-        self.collector = QuietCollector(busy=self.busy)
+        self.collector = QuietCollector(busy=dispatcher.busy)
         self._collecting: asyncio.Task[None] | None = None
         self._register()
 
     # --- the live path -------------------------------------------------------------------
-    def publish(self, event: Event) -> None:
-        """Called after commit, under the write lock: the queue is in seq order."""
-        self.queue.put_nowait(event)
-
     async def start(self) -> None:
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="event-dispatcher")
+        self.dispatcher.start(self.manager.fanout)
         self._collecting = asyncio.create_task(self.collector.run(), name="quiet-gc")
 
     async def stop(self) -> None:
         if self._collecting:
             self._collecting.cancel()
-        if self._dispatcher:
-            await self.queue.join()
-            self._dispatcher.cancel()
+        await self.dispatcher.stop()
 
     async def announce_shutdown(self) -> None:
         """Flush what is committed, then tell every client the box is going away for now.
@@ -122,24 +114,8 @@ class Realtime:
         Clients then see the transport close (not a Socket.IO disconnect, which would stop
         socket.io-client from reconnecting) and come back with their last_seq.
         """
-        await self.queue.join()
+        await self.dispatcher.flush()
         await self.sio.emit("box_shutdown", {"restarting": True})
-
-    async def _dispatch(self) -> None:
-        while True:
-            event = await self.queue.get()
-            self.fanning_out = True
-            try:
-                await self.manager.fanout(event)
-            except Exception:
-                log.exception("fan-out of seq %s failed", event.seq)
-            finally:
-                self.fanning_out = False
-                self.queue.task_done()
-
-    def busy(self) -> bool:
-        """An event is being sent or waits to be: no time for a full GC pause."""
-        return self.fanning_out or not self.queue.empty()
 
     # --- connect, replay, state ------------------------------------------------------------
     def _register(self) -> None:
