@@ -94,7 +94,7 @@ class Box:
             try:
                 removed = await self.events.prune(self.settings.replay_window * 3600)
                 if removed:
-                    self.realtime.catch_ups.clear()  # cached replays may predate the prune
+                    self.realtime.catchup.cache.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
                 # A wall clock that just jumped a year ahead would make every new student look
                 # a day old: only trust it once settled (clock.py).

@@ -1,11 +1,13 @@
 """How an event reaches sockets: one encode per event, one awaited send per recipient.
 
-Sockets still catching up (see realtime.py) have live events parked instead of sent, and the
-encoded catch-ups of students asking for the same thing are shared.
+Owns the send path (encoding a Socket.IO event once, sending the same packets to every
+recipient). It must never decide whether a socket may have an event yet: for each recipient it
+asks `park` (the catch-up, see catchup.py) first, and sends only when that says no.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -18,14 +20,7 @@ NAMESPACE = "/"
 
 
 class ClassroomManager(socketio.AsyncManager):
-    """Fan-out with one encode per event and one awaited send per recipient (no task each).
-
-    Recipients still replaying their missed events get the event parked in their buffer instead.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.syncing: dict[str, list[Event]] = {}
+    """Fan-out with one encode per event and one awaited send per recipient (no task each)."""
 
     def encode(self, event: str, data: Any) -> list[eio_packet.Packet]:
         pkt = self.server.packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[event, data])
@@ -33,14 +28,13 @@ class ClassroomManager(socketio.AsyncManager):
         return [eio_packet.Packet(eio_packet.MESSAGE, p)
                 for p in (encoded if isinstance(encoded, list) else [encoded])]
 
-    async def fanout(self, event: Event) -> int:
+    async def fanout(self, event: Event, park: Callable[[str, Event], bool]) -> int:
+        """Send `event` to everyone in its rooms whom `park(sid, event)` does not hold back."""
         packets = self.encode(event.type, event.payload)
         sent = 0
         # get_participants iterates over its own copy, so awaiting inside the loop is safe
         for sid, eio_sid in self.get_participants(NAMESPACE, list(event.rooms)):
-            parked = self.syncing.get(sid)
-            if parked is not None:
-                parked.append(event)
+            if park(sid, event):
                 continue
             for p in packets:
                 await self.server._send_eio_packet(eio_sid, p)
@@ -56,28 +50,3 @@ class ClassroomManager(socketio.AsyncManager):
             return
         for p in packets:
             await self.server._send_eio_packet(eio_sid, p)
-
-
-class CatchUpCache:
-    """Encoded catch-ups keyed by what was asked, valid only while the newest seq is unchanged.
-
-    Lecture state changes only together with an event, so an unchanged newest seq means an
-    unchanged answer.
-    """
-
-    def __init__(self, limit: int = 256) -> None:
-        self.high = -1
-        self.limit = limit
-        self.entries: dict[tuple[Any, ...], list[eio_packet.Packet]] = {}
-
-    def get(self, high: int, key: tuple[Any, ...]) -> list[eio_packet.Packet] | None:
-        if high != self.high:
-            self.high, self.entries = high, {}
-        return self.entries.get(key)
-
-    def clear(self) -> None:
-        self.high, self.entries = -1, {}
-
-    def put(self, high: int, key: tuple[Any, ...], packets: list[eio_packet.Packet]) -> None:
-        if high == self.high and len(self.entries) < self.limit:
-            self.entries[key] = packets

@@ -1,12 +1,8 @@
-"""What does a socket see? Connect auth, rooms, replay-then-live, presence and rate limits.
+"""What does a socket see? Connect auth, rooms, presence and rate limits; catch-up is catchup.py.
 
-Ordering is the whole point here. Events reach this module through `publish()`, which the store
-calls after each commit, still under the write lock, so the dispatcher queue holds events in seq
-order and one dispatcher task sends them in that order. A connecting client is first marked
-`syncing`: the fan-out parks its live events in a per-client buffer while the client is sent its
-replay (read in one snapshot) and `state_sync`; then the buffer is drained, dropping anything the
-snapshot already covered, and the client goes live. No event is lost, none is sent twice, and
-nothing overtakes the replay.
+Events reach the sockets through the dispatcher (dispatch.py), whose queue is in seq order, and the
+fan-out (fanout.py), which holds back events for a socket that catchup.py is still bringing up to
+date. No event is lost, none is sent twice, and nothing overtakes the replay.
 """
 
 from __future__ import annotations
@@ -16,20 +12,21 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import socketio
-from engineio import packet as eio_packet
 
 from classroom_box.domain.auth import Principal, cookie_token, principal_for, token_hash
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.events import EventLog, classroom_room, teacher_room
-from classroom_box.domain.lectures import section_state
 from classroom_box.domain.ratelimit import KeyedBuckets, TokenBucket, is_box_itself
 from classroom_box.domain.store import Store
 from classroom_box.domain.validation import ApiError, Field, validate
+from classroom_box.live.catchup import CatchUp
+from classroom_box.live.conn import Conn
 from classroom_box.live.dispatch import Dispatcher
-from classroom_box.live.fanout import NAMESPACE, CatchUpCache, ClassroomManager
+from classroom_box.live.fanout import ClassroomManager
 from classroom_box.live.gcpolicy import QuietCollector
 from classroom_box.live.transport import peer_address
 
@@ -38,15 +35,6 @@ COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be
 ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
 FLOOD_STRIKES = 20  # refused events tolerated before the box hangs up
 FLOOD_COOLDOWN = 30.0  # seconds a flooder's token may not reconnect (a reconnect costs a replay)
-
-
-@dataclass
-class Conn:
-    principal: Principal
-    address: str
-    rooms: set[str]
-    bucket: TokenBucket
-    strikes: int = 0
 
 
 @dataclass
@@ -83,7 +71,7 @@ class Realtime:
         self.sio, self.manager, self.dispatcher = sio, manager, dispatcher
         self.conns: dict[str, Conn] = {}
         self.presence = Presence()
-        self.catch_ups = CatchUpCache()
+        self.catchup = CatchUp(store, events, classes, manager)
         self._counts_due: set[int] = set()
         self.per_address: dict[str, int] = defaultdict(int)
         self.max_per_address = max_per_address
@@ -100,7 +88,7 @@ class Realtime:
 
     # --- the live path -------------------------------------------------------------------
     async def start(self) -> None:
-        self.dispatcher.start(self.manager.fanout)
+        self.dispatcher.start(partial(self.manager.fanout, park=self.catchup.park))
         self._collecting = asyncio.create_task(self.collector.run(), name="quiet-gc")
 
     async def stop(self) -> None:
@@ -149,7 +137,7 @@ class Realtime:
             await self.classes.mark_seen(principal.id)
         self.per_address[address] += 1
         rooms = await self._rooms_for(principal)
-        self.manager.syncing[sid] = []  # before entering rooms: nothing can slip past
+        self.catchup.begin(sid)  # before entering rooms: nothing can slip past
         for room in rooms:
             await self.sio.enter_room(sid, room)
         self.conns[sid] = Conn(principal, address, rooms, TokenBucket(rate=5, burst=20))
@@ -157,7 +145,7 @@ class Realtime:
             assert principal.section_id is not None
             if self.presence.add(principal.section_id, principal.id, principal.name):
                 self._count_changed(principal.class_id or 0, principal.section_id)
-        self.sio.start_background_task(self._sync, sid, auth.get("last_seq"))
+        self.sio.start_background_task(self.catchup.run, sid, self.conns.get, auth.get("last_seq"))
 
     async def _rooms_for(self, principal: Principal) -> set[str]:
         if principal.kind == "teacher":
@@ -165,67 +153,9 @@ class Realtime:
         assert principal.class_id is not None and principal.section_id is not None
         return {classroom_room(principal.class_id, principal.section_id)}
 
-    async def _sections_of(self, conn: Conn) -> list[int]:
-        if conn.principal.kind == "teacher":
-            return [s for _, s in await self.classes.teacher_sections(conn.principal.id)]
-        return [conn.principal.section_id or 0]
-
-    async def _sync(self, sid: str, last_seq: object) -> None:
-        """Replay, then state_sync, then drain what arrived meanwhile, then go live."""
-        try:
-            await self._wait_connected(sid)
-            conn = self.conns.get(sid)
-            if conn is None:
-                return
-            high, packets = await self._catch_up(conn, last_seq)
-            await self.manager.send_packets(sid, packets)
-            await self._drain(sid, high)
-        finally:
-            self.manager.syncing.pop(sid, None)
-
-    async def _catch_up(self, conn: Conn, last_seq: object) -> tuple[int, list[eio_packet.Packet]]:
-        """The replay and state_sync for this client, as encoded packets, from one snapshot.
-
-        Students of one section reconnecting together (a class whose Wi-Fi came back) ask for
-        the same thing: it is read and encoded once per newest seq, not once per student.
-        """
-        teacher_id = conn.principal.id if conn.principal.kind == "teacher" else None
-        sections = await self._sections_of(conn)
-        position = last_seq if type(last_seq) is int else None
-        key = (tuple(sorted(conn.rooms)), teacher_id, position, tuple(sections))
-        async with self.store.read() as tx:  # one snapshot for replay and state
-            high = await self.events.high_seq(tx)
-            cached = self.catch_ups.get(high, key)
-            if cached is not None:
-                return high, cached
-            replay = await self.events.since(tx, position, list(key[0]), teacher_id)
-            state = await section_state(tx, sections)
-            rooms = await self.events.room_highs(tx, list(key[0]), teacher_id)
-        encode = self.manager.encode
-        packets = [p for event in replay.events for p in encode(event.type, event.payload)]
-        packets += encode("state_sync", {"seq": replay.high_seq, "recovered": replay.recovered,
-                                         "rooms": rooms, **state})
-        self.catch_ups.put(high, key, packets)
-        return high, packets
-
-    async def _drain(self, sid: str, covered: int) -> None:
-        parked = self.manager.syncing.get(sid)
-        while parked:
-            event = parked.pop(0)
-            if event.seq > covered:
-                await self.manager.send_to(sid, event.type, event.payload)
-        # No await between the last check and this pop: the next event goes out live.
-        self.manager.syncing.pop(sid, None)
-
-    async def _wait_connected(self, sid: str) -> None:
-        for _ in range(100):
-            if self.manager.is_connected(sid, NAMESPACE) or sid not in self.conns:
-                return
-            await asyncio.sleep(0.01)
-
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.collector.note_disconnect()
-        self.manager.syncing.pop(sid, None)
+        self.catchup.end(sid)
         conn = self.conns.pop(sid, None)
         if conn is None:
             return
