@@ -63,7 +63,7 @@ async def test_sockets_per_address_capped_on_both_transports(tmp_path: Path) -> 
         async with client_from(box, "127.0.0.50") as neighbour:  # another address is unaffected
             assert await polling_connect(neighbour, teacher.token) == "40"
         await held[0].disconnect()
-        await wait_for(lambda: box.box.realtime.per_address.get("127.0.0.1") == 2)
+        await wait_for(lambda: box.box.realtime.admission.per_address.get("127.0.0.1") == 2)
         assert await polling_connect(box.http, teacher.token) == "40"  # a slot freed up
         await held[1].disconnect()
         await polling_close(box.http, polled[2:])
