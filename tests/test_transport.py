@@ -1,11 +1,62 @@
-"""The engineio socket tuning (transport.py) is really in effect and keeps the packet order."""
+"""Every reach below the Socket.IO/Engine.IO public API (live/transport.py) still holds.
+
+One test per reach: its signature where a changed one would break us silently, and its effect on a
+real server where only behaviour can tell (the socket swap, the lean writer's order, the goodbye
+ending a long-poll, the direct send). The malformed-packet hook is tested in
+test_security_regressions.py (test_malformed_socket_packet_drops_client_without_error).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 
-from classroom_box.live.transport import LeanSocket
+import engineio
+import pytest
+import socketio
+from engineio.async_socket import AsyncSocket
+
+from classroom_box.live.transport import LeanSocket, send_packet
 from tests.helpers import RunningBox, wait_for
+
+# (owner, private name, parameters we call or override it with)
+REACHES = [
+    (socketio.AsyncServer, "_send_eio_packet", ["self", "eio_sid", "eio_pkt"]),
+    (socketio.AsyncServer, "_handle_eio_connect", ["self", "eio_sid", "environ"]),
+    (socketio.AsyncServer, "_handle_eio_message", ["self", "eio_sid", "data"]),
+    (socketio.AsyncServer, "_handle_connect", ["self", "eio_sid", "namespace", "data"]),
+    (socketio.AsyncServer, "_handle_eio_disconnect", ["self", "eio_sid", "reason"]),
+    (AsyncSocket, "_websocket_handler", ["self", "ws"]),
+    (AsyncSocket, "poll", ["self"]),
+    (AsyncSocket, "handle_post_request", ["self", "environ"]),
+    (AsyncSocket, "receive", ["self", "pkt"]),
+    (AsyncSocket, "close", ["self", "wait", "abort", "reason"]),
+]
+
+
+@pytest.mark.parametrize(("owner", "name", "params"), REACHES, ids=[r[1] for r in REACHES])
+def test_private_hook_keeps_its_signature(owner: type, name: str, params: list[str]) -> None:
+    assert list(inspect.signature(getattr(owner, name)).parameters) == params
+
+
+def test_engineio_socket_still_has_the_state_lean_socket_reads() -> None:
+    """LeanSocket.poll/close read `queue`, `upgraded`, `closed`, `closing` of engineio's socket."""
+    sock = AsyncSocket(engineio.AsyncServer(async_mode="asgi"), "x")
+    for name in ("queue", "upgraded", "closed", "closing"):
+        assert hasattr(sock, name), name
+
+
+async def test_send_packet_reaches_a_real_client(box: RunningBox) -> None:
+    teacher = await box.teacher()
+    stream = await box.stream(teacher.token)
+    heard: list[object] = []
+    stream.sio.on("probe", heard.append)
+    manager = box.app.box.realtime.manager
+    sid = next(iter(box.app.box.realtime.conns))
+    eio_sid = manager.eio_sid_from_sid(sid, "/")
+    for pkt in manager.encode("probe", {"n": 1}):
+        await send_packet(box.app.box.realtime.sio, eio_sid, pkt)
+    await wait_for(lambda: heard == [{"n": 1}])
 
 
 async def test_sockets_use_the_lean_writer_and_stay_ordered(box: RunningBox) -> None:

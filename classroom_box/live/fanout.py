@@ -15,6 +15,7 @@ from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from classroom_box.domain.events import Event
+from classroom_box.live.transport import send_packet
 
 NAMESPACE = "/"
 
@@ -37,7 +38,7 @@ class ClassroomManager(socketio.AsyncManager):
             if park(sid, event):
                 continue
             for p in packets:
-                await self.server._send_eio_packet(eio_sid, p)
+                await send_packet(self.server, eio_sid, p)
             sent += 1
         return sent
 
@@ -49,4 +50,4 @@ class ClassroomManager(socketio.AsyncManager):
         if eio_sid is None:
             return
         for p in packets:
-            await self.server._send_eio_packet(eio_sid, p)
+            await send_packet(self.server, eio_sid, p)

@@ -1,15 +1,28 @@
-"""Socket.IO server tuning: the one place the box reaches below python-socketio's public API.
+"""Every reach below python-socketio's and python-engineio's public API, in one module.
 
-`LeanSocket` changes two things in engineio's per-client socket:
-- Its writer waits on the packet queue with `asyncio.wait_for`, which on Python 3.11 (Raspberry
-  Pi OS Bookworm) creates a task for every wait: with 1,000 students that is 1,000 extra tasks
-  per broadcast, about a fifth of the fan-out CPU in our profile. We wait with no timer at all on
-  websockets (engineio's reader loop already times out a silent client and then ends the writer)
-  and with `asyncio.timeout` (no task) on long-polling.
-- Closing a long-polling socket also ends its pending GET at once, as engineio's sync socket does.
-`ClassroomServer` swaps the socket class at connect time through `_handle_eio_connect`, and
-drops clients that send undecodable packets. `tests/test_transport.py` fails if the hooks stop
-taking effect after a python-socketio upgrade.
+Owns each private hook the box depends on, and nothing else; `tests/test_transport.py` has a test
+per reach that fails when an upgrade breaks it (a renamed method, a changed signature, a hook that
+stops taking effect). Code elsewhere must never call an underscored Socket.IO/Engine.IO name: add
+it here, with its test. The reaches:
+
+- `send_packet`: `AsyncServer._send_eio_packet`, so the fan-out sends one encoded packet to many
+  sockets (the public `emit` encodes again for every recipient).
+- `LeanSocket` (swapped in for engineio's `AsyncSocket` at connect, through
+  `_handle_eio_connect`) overrides `poll`, `close`, `handle_post_request` and
+  `_websocket_handler`, and reads the socket's `queue`, `upgraded`, `closed` and `closing`:
+  - its writer waits on the packet queue with no timer on websockets (engineio's reader loop
+    already times out a silent client and then ends the writer) and with `asyncio.timeout` (no
+    task) on long-polling: `asyncio.wait_for` creates a task per wait on Python 3.11 (Raspberry
+    Pi OS Bookworm), 1,000 extra tasks per broadcast with 1,000 students, about a fifth of the
+    fan-out CPU in our profile;
+  - closing a long-polling socket also ends its pending GET at once, as engineio's sync socket
+    does, and closing a websocket hangs up from our side (a hostile client never does);
+  - a long-polling body that is not an Engine.IO payload ends the session with one warning line.
+- `ClassroomServer` overrides `_handle_eio_message` (binary and undecodable packets, and events
+  whose name is not a string, end the connection), `_handle_eio_connect` (the socket swap; a cap
+  on sessions not yet authenticated per address, with a deadline), `_handle_connect` (refused
+  authentications close the session) and `_handle_eio_disconnect` (the pending bookkeeping is
+  settled).
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ from typing import Any
 
 import socketio
 from engineio import exceptions, payload
+from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
@@ -33,6 +47,11 @@ BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT and BINARY_ACK packet types
 PENDING_PER_ADDRESS = 64  # Engine.IO sessions not yet authenticated; a NAT'd class reconnecting
 AUTH_DEADLINE = 5.0  # seconds from the Engine.IO handshake to Socket.IO authentication
 MAX_REFUSALS = 3  # refused Socket.IO authentications before the session is closed
+
+
+async def send_packet(server: socketio.AsyncServer, eio_sid: str, pkt: eio_packet.Packet) -> None:
+    """One already encoded Engine.IO packet to one client (private: `_send_eio_packet`)."""
+    await server._send_eio_packet(eio_sid, pkt)
 
 
 class LeanSocket(AsyncSocket):  # type: ignore[misc]
