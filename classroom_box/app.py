@@ -1,4 +1,6 @@
 """How it is wired: `create_app(settings)` builds a fresh box (Quart + Socket.IO) with no globals.
+It owns the wiring and the lifespan, and must never hold a module-level app, server or box (every
+test gets a fresh one) nor logic that belongs to a layer.
 
 Start-up and shutdown live in Quart's `before_serving`/`after_serving`, which `socketio.ASGIApp`
 forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that reason).

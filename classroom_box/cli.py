@@ -1,4 +1,6 @@
 """What can IT type? `serve`, `teacher add|list|unlock|passwd|remove`, and appliance commands.
+It owns the command line and must never be imported (only `__main__` runs it) nor run anything on a
+serving box's event loop.
 
 argparse, not click: the flags come straight from the settings table in config.py.
 """

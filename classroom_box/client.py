@@ -1,4 +1,6 @@
 """The documented way to consume the box's event stream from Python.
+It owns the Python consumer's half of the replay promise and must never process an event twice or
+skip one.
 
 Keep the highest `seq` you processed, send it as `auth.last_seq` on every (re)connect, drop any
 event you already have, and treat `state_sync` as the new truth. Then every event is seen exactly

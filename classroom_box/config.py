@@ -1,4 +1,6 @@
 """One settings table: every knob of the box, from `CLASSROOM_BOX_*`, overridden by CLI flags.
+It owns every setting and must never import anything of ours: every layer may read it (except the
+domain, which is handed values).
 
 Keeping name, type, default and help in one table means `serve --help`, the environment and the
 README cannot drift apart.

@@ -1,4 +1,6 @@
 """Running the box for real: one process, one event loop, a banner IT can read, a clean exit.
+It owns the process (uvicorn, the banner, mDNS, systemd readiness) and must never hold classroom
+logic.
 
 uvicorn (with uvloop and httptools where available) rather than hypercorn: it is what the
 reference measurements in the benchmark issue used, and permessage-deflate can be turned off,

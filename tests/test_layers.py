@@ -59,3 +59,13 @@ def test_nothing_imports_the_cli() -> None:
 def test_every_module_sits_in_a_layer_or_is_wiring() -> None:
     loose = {p.stem for p in PACKAGE.glob("*.py")} - TOP - {"__init__", "config"}
     assert not loose, f"modules outside the layers: {sorted(loose)} (domain, live, web, appliance?)"
+
+
+def test_every_module_says_what_it_owns_and_must_never_do() -> None:
+    """Each module docstring opens with a summary line and a paragraph: its contract."""
+    vague = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+        if "never" not in " ".join(doc.split("\n\n")[:2]):  # summary line, then the contract
+            vague.append(str(path.relative_to(PACKAGE)))
+    assert not vague, f"say in the first docstring paragraph what it must never do: {vague}"

@@ -1,4 +1,5 @@
 """`classroom-box backup PATH` / `restore PATH`: consistent copies of the SQLite database.
+It must never run on the server's event loop (it blocks), and restore never while the box serves.
 
 Backup uses SQLite's online backup API in one step, i.e. one read transaction: in WAL mode that is
 a consistent snapshot that never blocks the running box's writers. The copy is switched to a

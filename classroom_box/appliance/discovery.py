@@ -1,4 +1,5 @@
 """mDNS advertisement and discovery of boxes (python-zeroconf, asyncio API).
+It must never advertise on interfaces phones cannot reach, nor stop the box when mDNS fails.
 
 The box registers two services: `_http._tcp.local.` so any mDNS browser (macOS Safari bookmarks,
 Android "network services" apps) shows "Room 12 classroom-box", and `_classroom-box._tcp.local.` so

@@ -1,4 +1,5 @@
 """The serve lock: `<data_dir>/serve.lock`, flock(2)-ed exclusively for as long as `serve` runs.
+It must never block: a second `serve` fails at once with AlreadyServing.
 
 It answers "is the box serving right now?" for operations that must not run under a live server
 (restore), and stops two servers from sharing one database. flock is released by the kernel when

@@ -1,4 +1,5 @@
 """Which addresses of this machine a phone on the classroom LAN can reach.
+It must never resolve names or touch the network: it only lists local interfaces.
 
 Join URLs use the LAN IP (not `.local`) because many phones, Android in particular, still do not
 resolve mDNS host names in the browser. The same list decides which interfaces mDNS is advertised

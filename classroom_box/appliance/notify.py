@@ -1,4 +1,5 @@
 """sd_notify(3) without libsystemd: readiness, stopping and watchdog pings for `Type=notify`.
+It must never fail the box when systemd is absent: outside it every call is a no-op.
 
 The protocol is one datagram of `KEY=VALUE` lines to the AF_UNIX socket named in
 `$NOTIFY_SOCKET` (a leading "@" means the Linux abstract namespace). Outside systemd the variable

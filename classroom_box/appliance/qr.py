@@ -1,4 +1,5 @@
 """QR codes of join URLs: for the terminal at `serve` start-up and as SVG for the teacher page.
+It must never fetch anything or embed a URL other than the join URL.
 
 Both render locally with the `qrcode` package; nothing is fetched, and the SVG contains no URL but
 its XML namespace, so it is safe under the box's CSP and with no internet.

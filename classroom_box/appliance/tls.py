@@ -1,4 +1,5 @@
 """`classroom-box tls init`: a local CA and a server certificate for the box, via openssl(1).
+It must never run on the server's event loop; it shells out to openssl(1).
 
 HTTPS is optional. It matters for schools that push a CA to managed devices: browsers then allow
 the service worker and the install prompt on the box's LAN address. We make our own small CA

@@ -1,4 +1,5 @@
 """Who is this? Teacher passwords, opaque login tokens, and the principal behind a request.
+It must never store a token in clear or let a password hash run on the event loop.
 
 Tokens are random, handed to the client once, and stored only as SHA-256 hashes, so a copy of the
 database does not let anyone log in; logout deletes the row, which revokes it everywhere at once.

@@ -1,4 +1,7 @@
-"""Classes, sections and join codes: how a teacher's class is set up and how a student gets in."""
+"""Classes, sections and join codes: how a teacher's class is set up and how a student gets in.
+
+It must never hand out a join code twice; writes go through `Store.write()`.
+"""
 
 from __future__ import annotations
 

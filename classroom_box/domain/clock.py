@@ -1,4 +1,5 @@
 """What time is it, and can we trust it? Wall time, monotonic time and clock-jump detection.
+It must never be bypassed by a timer that cares about jumps (they all ask it), and never block.
 
 A Raspberry Pi has no real-time clock: it boots with a stale time and NTP later steps it by
 hours or years, and a wrong NTP source can step it anywhere. The monotonic clock never jumps, so

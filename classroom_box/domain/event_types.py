@@ -4,7 +4,7 @@ Owns: which events carry a `seq` (`EVENT_TYPES`), the fields of a lecture and of
 as the box sends them. The event log refuses other names, `lectures.py` selects exactly these
 columns, `client.py` subscribes to these names, and `static/js/event_types.js` is generated from
 this module (`scripts/gen-event-types`; `tests/test_event_types.py` fails when it is stale), so
-adding an event or a field is one edit here. It imports nothing of ours: everything else reads it.
+adding an event or a field is one edit here. It must never import anything of ours.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
 """What happened, in what order: the durable event log behind every broadcast.
+It must never import the live layer: publication is the publisher it is given.
 
 `append()` runs inside the caller's write transaction, so the state change and its event commit
 together; publication is an after-commit hook, so nothing is emitted that is not on disk and

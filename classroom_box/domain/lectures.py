@@ -1,4 +1,5 @@
 """What may a teacher do to a lecture? The state machine, one write transaction per action.
+It must never change state without appending the event that reports it, in the same transaction.
 
 Each action checks ownership and state, changes the rows and appends its event in the same
 transaction, so a 2xx, the stored state and the broadcast can never disagree.

@@ -1,4 +1,7 @@
-"""Throttles: a token bucket per socket, and growing delays for failed logins and join guesses."""
+"""Throttles: a token bucket per socket, and growing delays for failed logins and join guesses.
+
+It owns only counters and clocks; it must never sleep or block.
+"""
 
 from __future__ import annotations
 

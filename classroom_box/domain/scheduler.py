@@ -1,4 +1,6 @@
 """When does a scheduled lecture start? One timer task per pending schedule, kept in SQLite.
+It must never decide whether a schedule starts or is missed (that is `Lectures.fire`), only when to
+ask.
 
 Not a once-a-minute poll: each schedule sleeps until its own time, in steps of at most
 `MAX_NAP` seconds so a wall-clock change (a Raspberry Pi without RTC setting its clock late) is

@@ -1,4 +1,5 @@
 """How state is kept: one SQLite file (WAL), forward-only migrations, one writer path.
+It must never let a write bypass `write()` nor run a hook before its commit is durable.
 
 All writes go through `Store.write()`, which serialises them behind one asyncio lock on one
 connection, so `seq` order, commit order and publish order are the same thing. Reads use a second

@@ -1,4 +1,6 @@
 """Input rules, declared once: they validate requests and socket events and describe the OpenAPI.
+It must never trust a JSON type (a bool is not an int) nor raise anything but `ApiError` for bad
+input.
 
 A `Schema` is a mapping of field name to `Field`. `validate()` returns a clean dict or raises
 `ApiError(422)`; it never trusts JSON types (a bool is not an int, a float is not an int).

@@ -1,4 +1,6 @@
 """What does HTTP offer? One table of routes, each declaring who may call it and its input schema.
+It must never import the live layer (what it needs of sockets is the `Sockets` protocol) nor answer
+bad input with a 500.
 
 The table (`API_ROUTES`, plus `/openapi.json` added by `openapi.with_openapi`) is a value: `app.py`
 passes it to `blueprint()` for dispatch and validation, and to the OpenAPI builder; the

@@ -1,4 +1,5 @@
 """Resource limits below the application: slow clients, socket counts per address, own origins.
+It must never let one client hold a socket or a parser without a deadline.
 
 Three things the frameworks do not do for us:
 

@@ -1,4 +1,5 @@
 """The OpenAPI 3.1 description, generated from the route table so it cannot drift from the code.
+It must never describe a route the table does not hold: it only translates it.
 
 Each `Route` already says its method, path, who may call it and its body `Field`s; this module only
 translates that. `with_openapi(routes)` returns the table with `/openapi.json` itself as one more

@@ -1,4 +1,5 @@
 """The bundled PWA: page routes onto files in `static/`, and the headers every answer carries.
+It must never serve a page that loads anything from another origin.
 
 Everything a page loads comes from the box; the Content-Security-Policy makes the browser enforce
 that (and forbids inline script, so teacher-typed text can never run as code).

@@ -1,4 +1,7 @@
-"""Which address goes into join URLs and QR codes: the LAN IP (phones don't all resolve .local)."""
+"""Which address goes into join URLs and QR codes: the LAN IP (phones don't all resolve .local).
+
+It must never put a `.local` name into a join URL by default (phones don't all resolve it).
+"""
 
 from __future__ import annotations
 
