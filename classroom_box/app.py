@@ -166,7 +166,7 @@ def settings_secret(settings: Settings) -> str:
 
     Written durably (fsync, renamed into place, the directory fsynced): without that
     a power cut soon after the first start left an empty file, and the box then ran with an
-    empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
+    empty secret for good (found by tests/e2e/test_power_cut.py). An empty file is replaced.
     """
     path = settings.data_dir / "secret_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)

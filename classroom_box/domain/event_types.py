@@ -3,8 +3,8 @@
 Owns: which events carry a `seq` (`EVENT_TYPES`), the fields of a lecture and of a schedule object
 as the box sends them. The event log refuses other names, `lectures.py` selects exactly these
 columns, `client.py` subscribes to these names, and `static/js/event_types.js` is generated from
-this module (`scripts/gen-event-types`; `tests/test_event_types.py` fails when it is stale), so
-adding an event or a field is one edit here. It must never import anything of ours.
+this module (`scripts/gen-event-types`; `tests/domain/test_event_types.py` fails when it is
+stale), so adding an event or a field is one edit here. It must never import anything of ours.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ PRAGMAS = (
     "PRAGMA busy_timeout=5000",
 )
 # Test-only, deliberately undocumented for operators: the power-cut test sets NORMAL to show
-# that its harness does catch lost commits (tests/test_power_cut.py).
+# that its harness does catch lost commits (tests/e2e/test_power_cut.py).
 UNSAFE_SYNC_ENV = "CLASSROOM_BOX_TEST_UNSAFE_SYNCHRONOUS"
 
 T = TypeVar("T")

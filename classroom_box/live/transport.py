@@ -1,9 +1,9 @@
 """Every reach below python-socketio's and python-engineio's public API, in one module.
 
-Owns each private hook the box depends on, and nothing else; `tests/test_transport.py` has a test
-per reach that fails when an upgrade breaks it (a renamed method, a changed signature, a hook that
-stops taking effect). Code elsewhere must never call an underscored Socket.IO/Engine.IO name: add
-it here, with its test. The reaches:
+Owns each private hook the box depends on, and nothing else; `tests/live/test_transport.py` has a
+test per reach that fails when an upgrade breaks it (a renamed method, a changed signature, a hook
+that stops taking effect). Code elsewhere must never call an underscored Socket.IO/Engine.IO
+name: add it here, with its test. The reaches:
 
 - `send_packet`: `AsyncServer._send_eio_packet`, so the fan-out sends one encoded packet to many
   sockets (the public `emit` encodes again for every recipient).
@@ -180,7 +180,7 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
             pkt = self.packet_class(encoded_packet=data)
             if pkt.packet_type == sio_packet.EVENT and not _names_an_event(pkt.data):
                 # python-socketio looks the name up in a dict: a list or object as the name
-                # raised "unhashable type" inside its dispatcher (found by tests/test_fuzz.py).
+                # raised "unhashable type" inside its dispatcher (found by tests/e2e/test_fuzz.py).
                 raise TypeError("event name is not a string")
         except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
             log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,

@@ -23,7 +23,7 @@ from classroom_box.appliance import discovery
 from classroom_box.appliance.discovery import BOX_TYPE, Advertiser, box_id, discover
 from classroom_box.appliance.netinfo import lan_addresses, local_hostname, primary_lan_ip
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LO = ["127.0.0.1"]
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "classroom-box.service"
 INSTALL = REPO / "scripts" / "install.sh"
 ENTRY = "/opt/classroom-box/venv/bin/classroom-box"

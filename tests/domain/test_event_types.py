@@ -7,7 +7,7 @@ from pathlib import Path
 from classroom_box.domain.event_types import EVENT_TYPES, JS_PATH, LECTURE_FIELDS, js_module
 from classroom_box.domain.lectures import LECTURE_COLUMNS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_js_module_is_current() -> None:

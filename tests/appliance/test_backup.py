@@ -134,7 +134,7 @@ def test_restore_refuses_while_serving_then_restores(tmp_path: Path) -> None:
         conn.execute("INSERT INTO items (body) VALUES ('later')")
         conn.commit()
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(data)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True, cwd=repo)
     try:

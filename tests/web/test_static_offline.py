@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "static"
 VENDOR = STATIC / "vendor"
 TEXT_SUFFIXES = {".html", ".js", ".mjs", ".css", ".webmanifest", ".json", ".svg", ".map"}

@@ -65,7 +65,7 @@ async def test_a_failing_commit_raises_its_own_error_and_rolls_back(store: Store
 async def test_a_request_cancelled_during_commit_still_publishes(store: Store) -> None:
     """What Quart does when the HTTP client hangs up mid-commit, made deterministic in-process:
     the cancel is scheduled so that it lands while COMMIT is awaited. (The same against a real box
-    process with a slow fsync: tests/test_slow_disk.py.)"""
+    process with a slow fsync: tests/domain/test_slow_disk.py.)"""
     published: list[int] = []
 
     async def handler() -> None:

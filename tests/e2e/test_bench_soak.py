@@ -2,7 +2,7 @@
 
 It asserts what the benchmark must always get right (no update lost or duplicated across the
 reconnects, every figure present, descriptors given back after everyone left), not the RSS
-target: `tests/test_reconnect_memory.py` holds that bound in CI.
+target: `tests/live/test_reconnect_memory.py` holds that bound in CI.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.faults,
