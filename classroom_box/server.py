@@ -21,7 +21,7 @@ from classroom_box import __version__
 from classroom_box.app import create_app
 from classroom_box.config import Settings
 from classroom_box.discovery import Advertiser, box_id
-from classroom_box.gcpolicy import tune_gc
+from classroom_box.gcpolicy import return_big_blocks, tune_gc
 from classroom_box.limits import ConnectionBudget, fd_limit, harden
 from classroom_box.lock import AlreadyServing, ServeLock
 from classroom_box.netinfo import local_hostname
@@ -84,6 +84,7 @@ def serve(settings: Settings) -> int:
         print(banner(settings, box.setup.value, local_hostname(ident),
                      existing_sections(settings)), flush=True)
         tune_gc()
+        return_big_blocks()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, app, ident))
     finally:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -26,7 +25,7 @@ from engineio import exceptions, payload
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
-from classroom_box.ratelimit import FailureThrottle, is_box_itself
+from classroom_box.ratelimit import FailureThrottle, RateLimitedWarning, is_box_itself
 
 log = logging.getLogger(__name__)
 BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT and BINARY_ACK packet types
@@ -106,23 +105,11 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         return await super()._websocket_handler(ws)
 
 
-class RateLimitedWarning:
-    """At most one warning line per `every` seconds; the next one says how many were skipped."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every, self.last, self.skipped = every, -every, 0
-
-    def warn(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every:
-            self.skipped += 1
-            return
-        suffix = f" (and {self.skipped} more like it)" if self.skipped else ""
-        log.warning("%s%s", message, suffix)
-        self.last, self.skipped = now, 0
-
-
-BAD_BODIES = RateLimitedWarning()
+BAD_BODIES = RateLimitedWarning(log)
+# Refusals a device can repeat at will: one line per refusal was ~250 KB of log a second from
+# one laptop (scripts/attack, issue 15).
+REFUSED_SESSIONS = RateLimitedWarning(log)
+REFUSED_AUTH = RateLimitedWarning(log)
 
 
 class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -174,8 +161,8 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         address = peer_address(environ)
         if (self.pending_per_address[address] >= PENDING_PER_ADDRESS
                 and not is_box_itself(address)):
-            log.warning("refusing an Engine.IO session from %s: %d not authenticated",
-                        address, self.pending_per_address[address])
+            REFUSED_SESSIONS.warn(f"refusing an Engine.IO session from {address}:"
+                                  f" {self.pending_per_address[address]} not authenticated")
             return False
         timer = asyncio.get_running_loop().call_later(AUTH_DEADLINE, self._expire, eio_sid)
         self.pending[eio_sid] = (address, timer)
@@ -186,6 +173,10 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        if eio_sid not in self.environ:
+            # Closed meanwhile: a CONNECT queued behind our disconnect (python-socketio would
+            # raise KeyError and log a traceback per packet; found by scripts/attack).
+            return
         await super()._handle_connect(eio_sid, namespace, data)
         if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
             self._settle(eio_sid)
@@ -195,8 +186,8 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         self.auth_failures.fail("addr:" + address)
         if (self.refusals[eio_sid] >= MAX_REFUSALS
                 or self.auth_failures.retry_after("addr:" + address) > 0):
-            log.warning("closing %s (%s): Socket.IO authentication refused %d times",
-                        eio_sid, address, self.refusals[eio_sid])
+            REFUSED_AUTH.warn(f"closing {eio_sid} ({address}): Socket.IO authentication"
+                              f" refused {self.refusals[eio_sid]} times")
             await self.eio.disconnect(eio_sid)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:
