@@ -79,7 +79,7 @@ class FailureThrottle:
         count, last = self.failures.get(key, (0, 0.0))
         if count < self.free or now - last > self.forget:
             return 0.0
-        delay = min(self.max_delay, 2.0 ** (count - self.free))
+        delay = min(self.max_delay, 2.0 ** min(count - self.free, 64))  # 2.0**1100 overflows
         return max(0.0, last + delay - now)
 
     def fail(self, key: str, now: float | None = None) -> None:

@@ -311,7 +311,7 @@ def test_refusals_log_a_few_lines_and_no_traceback(tmp_path: Path) -> None:
         for _ in range(20):  # bad tokens sent without waiting: CONNECTs queue behind the close
             ws = websocket_from(room, "127.0.0.53")
             for n in range(5):
-                ws.send('40{"token": "not-a-token-but-long-enough-%04d"}' % n)
+                ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
             assert closed_within(ws, 5)
         for s in held:
             s.close()
@@ -336,3 +336,22 @@ def test_a_burst_of_logins_gives_its_memory_back(room: Classroom) -> None:
     assert statuses == [401] * 48  # every one reached the password check
     time.sleep(1)
     assert room.rss_kib() - before < 16_000  # KiB: less than one scrypt block kept
+
+
+def test_refused_websockets_are_freed_at_once(room: Classroom) -> None:
+    """Found by scripts/attack: each closed session's ping task slept out the ping interval
+    (25 s) holding the session, its websocket and protocol (~22 KB): a device opening refused
+    websockets in a loop kept ~85 MB alive."""
+    def refused(_: int) -> None:
+        ws = websocket_from(room, "127.0.0.54")
+        for n in range(3):
+            ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
+        closed_within(ws, 5)
+
+    refused(0)
+    time.sleep(0.5)
+    before = room.rss_kib()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(refused, range(1000)))
+    time.sleep(1)
+    assert room.rss_kib() - before < 8_000  # KiB; it was ~22 MB
