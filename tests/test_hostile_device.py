@@ -355,3 +355,20 @@ def test_refused_websockets_are_freed_at_once(room: Classroom) -> None:
         list(pool.map(refused, range(1000)))
     time.sleep(1)
     assert room.rss_kib() - before < 8_000  # KiB; it was ~22 MB
+
+
+def test_sessions_closed_for_a_bad_body_are_forgotten_at_once(room: Classroom) -> None:
+    """Found by scripts/attack: a session closed for a bad long-polling body stayed in
+    engineio's table until its service task walked past (up to ~40 s), ~5 KB each."""
+    with room.device("127.0.0.88") as http:
+        def bad_session() -> None:
+            sid = polling_open(http)
+            http.post(f"{POLL}&sid={sid}", content=b"\xff\xfe\xfd")
+
+        bad_session()
+        time.sleep(0.5)
+        before = room.rss_kib()
+        for _ in range(2000):
+            bad_session()
+    time.sleep(1)
+    assert room.rss_kib() - before < 5_000  # KiB; it was ~10 MB
