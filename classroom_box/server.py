@@ -28,7 +28,7 @@ from classroom_box.appliance.notify import notify, watchdog_loop
 from classroom_box.appliance.qr import terminal_qr
 from classroom_box.config import Settings
 from classroom_box.domain import accounts
-from classroom_box.live.gcpolicy import tune_gc
+from classroom_box.live.gcpolicy import return_big_blocks, tune_gc
 from classroom_box.web.limits import ConnectionBudget, fd_limit, harden
 from classroom_box.web.urls import base_url
 
@@ -85,6 +85,7 @@ def serve(settings: Settings) -> int:
         print(banner(settings, box.setup.value, local_hostname(ident),
                      accounts.sections(settings.db_path)), flush=True)
         tune_gc()
+        return_big_blocks()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, app, ident))
     finally:

@@ -1,10 +1,12 @@
-"""Throttles: a token bucket per socket, and growing delays for failed logins and join guesses.
+"""Throttles: a token bucket per socket, growing delays for failed logins and join guesses, and
+log lines a client can trigger at will.
 
 It owns only counters and clocks; it must never sleep or block.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +82,7 @@ class FailureThrottle:
         count, last = self.failures.get(key, (0, 0.0))
         if count < self.free or now - last > self.forget:
             return 0.0
-        delay = min(self.max_delay, 2.0 ** (count - self.free))
+        delay = min(self.max_delay, 2.0 ** min(count - self.free, 64))  # 2.0**1100 overflows
         return max(0.0, last + delay - now)
 
     def fail(self, key: str, now: float | None = None) -> None:
@@ -158,3 +160,24 @@ class LoginThrottle:
             self.failures.drop(lambda key: key == f"user:{name}" or
                                  key.startswith(f"pair:{name}|"))
             self.seen_unlocks[name] = unlocks
+
+
+class RateLimitedWarning:
+    """At most one line per `every` seconds; the next one says how many were skipped.
+
+    For what a client can repeat at will (a bad body, a refused connection, session or token):
+    a line per refusal let one device write the log at line rate."""
+
+    def __init__(self, logger: logging.Logger, every: float = 10.0,
+                 level: int = logging.WARNING) -> None:
+        self.logger, self.level = logger, level
+        self.every, self.last, self.skipped = every, -every, 0
+
+    def warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            self.skipped += 1
+            return
+        suffix = f" (and {self.skipped} more like it)" if self.skipped else ""
+        self.logger.log(self.level, "%s%s", message, suffix)
+        self.last, self.skipped = now, 0

@@ -17,6 +17,7 @@ continuous churn after `every` disconnects, at most every `min_gap` seconds.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import time
@@ -36,6 +37,24 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+BIG_BLOCK = 1 << 20
+
+
+def return_big_blocks() -> None:
+    """Pin glibc's mmap threshold, so that blocks of 1 MiB and more go back to the OS when freed.
+
+    glibc raises the threshold after the first such free (up to 32 MB) and from then on keeps
+    those blocks in the arena of the thread that used them: each scrypt (16 MB, on an executor
+    thread) left 16 MB behind per thread, +32..96 MB after a burst of logins that never came
+    back (scripts/attack, issue 15). Not glibc (musl, macOS): nothing to do.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, BIG_BLOCK)
+    except (OSError, AttributeError):
+        log.info("not glibc: malloc thresholds left as they are")
 
 
 class QuietCollector:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import defaultdict
 from typing import Any
 
@@ -40,7 +39,7 @@ from engineio import packet as eio_packet
 from engineio.async_socket import AsyncSocket
 from socketio import packet as sio_packet
 
-from classroom_box.domain.ratelimit import FailureThrottle, is_box_itself
+from classroom_box.domain.ratelimit import FailureThrottle, RateLimitedWarning, is_box_itself
 
 log = logging.getLogger(__name__)
 BINARY_TYPES = ("5", "6")  # Socket.IO BINARY_EVENT and BINARY_ACK packet types
@@ -98,6 +97,9 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
                             f" ({type(exc).__name__})")
             # abort: a plain close would wait for a GET to flush the close packet
             await self.close(wait=False, abort=True)
+            # engineio forgets a closed session only when its service task walks past it (up
+            # to ~40 s): 5 KB each, +23 MB from one device in 24 s (scripts/attack)
+            self.server.sockets.pop(self.sid, None)
             return
         for pkt in packets:
             await self.receive(pkt)
@@ -113,7 +115,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         if was_open and not self.upgraded:
             self.queue.put_nowait(None)
         pinger, self._pinger = getattr(self, "_pinger", None), None
-        if pinger is not None:
+        if pinger is not None and pinger is not asyncio.current_task():
             pinger.cancel()
         websocket, self._websocket = getattr(self, "_websocket", None), None
         if was_open and websocket is not None:
@@ -127,7 +129,8 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
 
         Its ping task sleeps `ping_interval` (25 s) holding the socket; left running after a
         disconnect it kept every closed connection (socket, websocket, uvicorn protocol) alive
-        for those 25 s, which showed as RSS growth under reconnect churn.
+        for those 25 s, which showed as RSS growth under reconnect churn (and, found again by
+        scripts/attack, ~85 MB kept by one device opening 130 refused websockets a second).
         """
         if getattr(self, "last_ping", None):
             self.last_ping = None
@@ -142,23 +145,11 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             self._websocket = None
 
 
-class RateLimitedWarning:
-    """At most one warning line per `every` seconds; the next one says how many were skipped."""
-
-    def __init__(self, every: float = 10.0) -> None:
-        self.every, self.last, self.skipped = every, -every, 0
-
-    def warn(self, message: str) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every:
-            self.skipped += 1
-            return
-        suffix = f" (and {self.skipped} more like it)" if self.skipped else ""
-        log.warning("%s%s", message, suffix)
-        self.last, self.skipped = now, 0
-
-
-BAD_BODIES = RateLimitedWarning()
+BAD_BODIES = RateLimitedWarning(log)
+# Refusals a device can repeat at will: one line per refusal was ~250 KB of log a second from
+# one laptop (scripts/attack, issue 15).
+REFUSED_SESSIONS = RateLimitedWarning(log)
+REFUSED_AUTH = RateLimitedWarning(log)
 
 
 class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -210,8 +201,8 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         address = peer_address(environ)
         if (self.pending_per_address[address] >= PENDING_PER_ADDRESS
                 and not is_box_itself(address)):
-            log.warning("refusing an Engine.IO session from %s: %d not authenticated",
-                        address, self.pending_per_address[address])
+            REFUSED_SESSIONS.warn(f"refusing an Engine.IO session from {address}:"
+                                  f" {self.pending_per_address[address]} not authenticated")
             return False
         timer = asyncio.get_running_loop().call_later(AUTH_DEADLINE, self._expire, eio_sid)
         self.pending[eio_sid] = (address, timer)
@@ -222,6 +213,10 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         return await super()._handle_eio_connect(eio_sid, environ)
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        if eio_sid not in self.environ:
+            # Closed meanwhile: a CONNECT queued behind our disconnect (python-socketio would
+            # raise KeyError and log a traceback per packet; found by scripts/attack).
+            return
         await super()._handle_connect(eio_sid, namespace, data)
         if self.manager.sid_from_eio_sid(eio_sid, namespace or "/") is not None:
             self._settle(eio_sid)
@@ -231,8 +226,8 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         self.auth_failures.fail("addr:" + address)
         if (self.refusals[eio_sid] >= MAX_REFUSALS
                 or self.auth_failures.retry_after("addr:" + address) > 0):
-            log.warning("closing %s (%s): Socket.IO authentication refused %d times",
-                        eio_sid, address, self.refusals[eio_sid])
+            REFUSED_AUTH.warn(f"closing {eio_sid} ({address}): Socket.IO authentication"
+                              f" refused {self.refusals[eio_sid]} times")
             await self.eio.disconnect(eio_sid)
 
     async def _handle_eio_disconnect(self, eio_sid: str, reason: Any) -> None:

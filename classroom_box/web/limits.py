@@ -30,9 +30,13 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from classroom_box.domain.ratelimit import is_box_itself
+from classroom_box.domain.ratelimit import RateLimitedWarning, is_box_itself
 
 log = logging.getLogger(__name__)
+# A device refused again and again gets one line per 10 s, not one per refusal (~250 KB of log a
+# second from one laptop holding 1,100 connections: scripts/attack, issue 15).
+REFUSED_CONNECTIONS = RateLimitedWarning(log, level=logging.INFO)
+REFUSED_WEBSOCKETS = RateLimitedWarning(log)
 HEADER_TIMEOUT = 10.0  # seconds for a request line + headers; a phone on bad Wi-Fi needs < 1 s
 BODY_TIMEOUT = 5.0  # seconds for a body (64 KiB at most) once the headers are in
 MAX_SOCKETS_PER_ADDRESS = 200  # a whole school behind one NAT address must still fit
@@ -111,7 +115,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         super().connection_made(transport)
         if self.budget is not None and not self.budget.admit(transport, self._address()):
-            log.info("refusing a connection from %s: too many open", self._address())
+            REFUSED_CONNECTIONS.warn(f"refusing a connection from {self._address()}: too many open")
             transport.abort()  # RST, no TIME_WAIT: the descriptor is back at once
             return
         self._arm(self.header_timeout, "request headers")
@@ -213,7 +217,7 @@ class SocketIOGuard:
             return
         address = str((scope.get("client") or ("unknown",))[0])
         if self.open[address] >= self.limit:
-            log.warning("refusing websocket from %s: %d open", address, self.open[address])
+            REFUSED_WEBSOCKETS.warn(f"refusing websocket from {address}: {self.open[address]} open")
             await send({"type": "websocket.close", "code": 1008})
             return
         self.open[address] += 1

@@ -297,3 +297,78 @@ def test_bad_polling_bodies_log_one_line_not_tracebacks(room: Classroom) -> None
     log = room.log()
     assert "Traceback" not in log and "ERROR" not in log
     assert log.count("undecodable long-polling body") <= 2
+
+
+def test_refusals_log_a_few_lines_and_no_traceback(tmp_path: Path) -> None:
+    """Found by scripts/attack: one log line per refused connection, session or token (~250 KB
+    a second from one laptop), and a traceback per CONNECT queued behind the box's hang-up."""
+    room = start_classroom(tmp_path, "--max-http-connections-per-address", "40")
+    try:
+        held = _hold("127.0.0.32", room.port, 100)  # 60 connections refused
+        with room.device("127.0.0.45") as http:
+            answers = [http.get(POLL).status_code for _ in range(150)]
+        assert answers.count(200) == PENDING_PER_ADDRESS  # 86 sessions refused
+        for _ in range(20):  # bad tokens sent without waiting: CONNECTs queue behind the close
+            ws = websocket_from(room, "127.0.0.53")
+            for n in range(5):
+                ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
+            assert closed_within(ws, 5)
+        for s in held:
+            s.close()
+        log = room.log()
+        assert "Traceback" not in log and "ERROR" not in log
+        for line in ("refusing a connection from", "refusing an Engine.IO session",
+                     "authentication refused"):
+            assert 1 <= log.count(line) <= 2, line
+    finally:
+        stop(room)
+
+
+def test_a_burst_of_logins_gives_its_memory_back(room: Classroom) -> None:
+    """Found by scripts/attack: each scrypt (16 MB) on a new executor thread stayed in that
+    thread's malloc arena, +32..96 MB for good after a burst of wrong passwords."""
+    assert room.login("127.0.0.67") == 200  # one hash done: its thread's memory counts as base
+    time.sleep(0.5)
+    before = room.rss_kib()
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda i: room.login(f"127.0.5.{i}", "wrong password"),
+                                 range(48)))
+    assert statuses == [401] * 48  # every one reached the password check
+    time.sleep(1)
+    assert room.rss_kib() - before < 16_000  # KiB: less than one scrypt block kept
+
+
+def test_refused_websockets_are_freed_at_once(room: Classroom) -> None:
+    """Found by scripts/attack: each closed session's ping task slept out the ping interval
+    (25 s) holding the session, its websocket and protocol (~22 KB): a device opening refused
+    websockets in a loop kept ~85 MB alive."""
+    def refused(_: int) -> None:
+        ws = websocket_from(room, "127.0.0.54")
+        for n in range(3):
+            ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
+        closed_within(ws, 5)
+
+    refused(0)
+    time.sleep(0.5)
+    before = room.rss_kib()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(refused, range(1000)))
+    time.sleep(1)
+    assert room.rss_kib() - before < 8_000  # KiB; it was ~22 MB
+
+
+def test_sessions_closed_for_a_bad_body_are_forgotten_at_once(room: Classroom) -> None:
+    """Found by scripts/attack: a session closed for a bad long-polling body stayed in
+    engineio's table until its service task walked past (up to ~40 s), ~5 KB each."""
+    with room.device("127.0.0.88") as http:
+        def bad_session() -> None:
+            sid = polling_open(http)
+            http.post(f"{POLL}&sid={sid}", content=b"\xff\xfe\xfd")
+
+        bad_session()
+        time.sleep(0.5)
+        before = room.rss_kib()
+        for _ in range(2000):
+            bad_session()
+    time.sleep(1)
+    assert room.rss_kib() - before < 5_000  # KiB; it was ~10 MB

@@ -6,6 +6,7 @@ import asyncio
 
 from classroom_box.domain.auth import create_teacher
 from classroom_box.domain.classes import JOIN_CODE_LENGTH
+from classroom_box.domain.ratelimit import FailureThrottle
 from classroom_box.domain.validation import JOIN_ALPHABET
 from tests.helpers import PASSWORD, RunningBox
 from tests.security_helpers import client_from
@@ -81,3 +82,12 @@ async def test_join_code_guessing_throttled_per_address(box: RunningBox) -> None
 def test_join_code_entropy() -> None:
     assert len(JOIN_ALPHABET) == 31 and JOIN_CODE_LENGTH == 6
     assert len(JOIN_ALPHABET) ** JOIN_CODE_LENGTH > 850_000_000
+
+
+def test_failure_throttle_survives_thousands_of_failures() -> None:
+    """Found by scripts/attack: 2.0 ** (count - free) overflowed after ~1,030 failures of one
+    key (a device refused 1,100 times on its socket auth), raising inside the connect path."""
+    throttle = FailureThrottle(free=10, max_delay=60)
+    for i in range(2_000):
+        throttle.fail("addr:10.0.0.7", now=float(i) / 1000)
+    assert abs(throttle.retry_after("addr:10.0.0.7", now=2.0) - 59.999) < 1e-9  # capped
