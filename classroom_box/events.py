@@ -22,6 +22,13 @@ EVENT_TYPES = (
     "lecture_cancelled",
     "lecture_duration_update",
     "lecture_progress_update",
+    # Students answer back: to the section, and (room = the student's own) to one student
+    "question_opened",
+    "question_closed",
+    "results_revealed",
+    "hand_update",
+    "ask_received",
+    "ask_done",
 )
 
 
@@ -31,6 +38,11 @@ def classroom_room(class_id: int, section_id: int) -> str:
 
 def teacher_room(user_id: int) -> str:
     return f"teacher:{user_id}"
+
+
+def student_room(student_id: int) -> str:
+    """One student's own room: events about them (hand, asks) reach them and their teacher."""
+    return f"student:{student_id}"
 
 
 @dataclass(frozen=True)
@@ -66,10 +78,11 @@ class EventLog:
 
     async def append(
         self, tx: Tx, *, class_id: int, section_id: int, teacher_id: int, type: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any], room: str | None = None,
     ) -> Event:
+        """`room` defaults to the section's; a student's own room keeps an event private."""
         assert type in EVENT_TYPES, type
-        room = classroom_room(class_id, section_id)
+        room = room or classroom_room(class_id, section_id)
         body = {**payload, "class_id": class_id, "section_id": section_id}
         cursor = await tx.execute(
             "INSERT INTO events (room, teacher_id, type, payload, created_at)"

@@ -63,3 +63,29 @@ class FailureThrottle:
         for key, (_, last) in list(self.failures.items()):
             if now - last > self.forget:
                 del self.failures[key]
+
+
+@dataclass
+class KeyedBuckets:
+    """One token bucket per key (e.g. per student, across all their sockets and HTTP calls).
+
+    Buckets that have refilled are dropped when the table grows, so it stays bounded.
+    """
+
+    rate: float
+    burst: float
+    limit: int = 10_000
+    buckets: dict[object, TokenBucket] = field(default_factory=dict)
+
+    def take(self, key: object, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        bucket = self.buckets.get(key)
+        if bucket is None:
+            if len(self.buckets) >= self.limit:
+                self._sweep(now)
+            bucket = self.buckets[key] = TokenBucket(self.rate, self.burst)
+        return bucket.take(now)
+
+    def _sweep(self, now: float) -> None:
+        full = self.burst / self.rate
+        self.buckets = {k: b for k, b in self.buckets.items() if now - b.stamp < full}

@@ -99,6 +99,70 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_teacher_seq ON events(teacher_id, seq);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # Students answer back (issue 13): questions and answers, hands, pulse, asks, and the
+    # Idempotency-Key records that make a retried answer or ask count once.
+    """
+    CREATE TABLE questions (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER NOT NULL REFERENCES classes(id),
+        section_id INTEGER NOT NULL REFERENCES sections(id),
+        teacher_id INTEGER NOT NULL REFERENCES users(id),
+        session_id INTEGER REFERENCES lecture_sessions(id),
+        kind TEXT NOT NULL CHECK (kind IN ('single', 'multiple', 'text', 'number')),
+        prompt TEXT NOT NULL,
+        options TEXT NOT NULL,
+        correct TEXT,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+        opened_at TEXT NOT NULL,
+        closed_at TEXT,
+        revealed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX questions_section ON questions(section_id, id);
+    -- One row per student and question: a later answer replaces the earlier one.
+    CREATE TABLE answers (
+        question_id INTEGER NOT NULL REFERENCES questions(id),
+        student_id INTEGER NOT NULL REFERENCES students(id),
+        value TEXT NOT NULL,
+        answered_at TEXT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (question_id, student_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE idempotency_keys (
+        student_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (student_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX idempotency_age ON idempotency_keys(created_at);
+    CREATE TABLE hands (
+        student_id INTEGER PRIMARY KEY REFERENCES students(id),
+        section_id INTEGER NOT NULL REFERENCES sections(id),
+        raised_at TEXT NOT NULL
+    );
+    CREATE INDEX hands_section ON hands(section_id, raised_at);
+    CREATE TABLE pulses (
+        student_id INTEGER PRIMARY KEY REFERENCES students(id),
+        section_id INTEGER NOT NULL REFERENCES sections(id),
+        session_id INTEGER NOT NULL REFERENCES lecture_sessions(id),
+        value TEXT NOT NULL CHECK (value IN ('got_it', 'lost')),
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX pulses_session ON pulses(session_id, value);
+    CREATE TABLE asks (
+        id INTEGER PRIMARY KEY,
+        class_id INTEGER NOT NULL REFERENCES classes(id),
+        section_id INTEGER NOT NULL REFERENCES sections(id),
+        session_id INTEGER REFERENCES lecture_sessions(id),
+        student_id INTEGER NOT NULL REFERENCES students(id),
+        text TEXT NOT NULL,
+        asked_at TEXT NOT NULL,
+        done_at TEXT
+    );
+    CREATE INDEX asks_section ON asks(section_id, done_at);
+    CREATE INDEX asks_student ON asks(student_id, session_id);
+    """,
 )
 
 PRAGMAS = (
