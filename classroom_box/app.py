@@ -17,7 +17,8 @@ import socketio
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from classroom_box import openapi  # noqa: F401  (registers GET /openapi.json in ROUTES)
+# api_answers and openapi register their routes in ROUTES on import
+from classroom_box import api_answers, idempotency, openapi  # noqa: F401
 from classroom_box.api import error_response, install_routes
 from classroom_box.classes import Classes
 from classroom_box.config import Settings
@@ -26,8 +27,11 @@ from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
+from classroom_box.participation import Participation
+from classroom_box.questions import Questions, student_limiter
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
+from classroom_box.realtime_answers import AnswerBack
 from classroom_box.scheduler import Scheduler
 from classroom_box.store import Store
 from classroom_box.transport import ClassroomServer
@@ -63,6 +67,9 @@ class Box:
     classes: Classes
     realtime: Realtime
     scheduler: Scheduler
+    questions: Questions
+    participation: Participation
+    answerback: AnswerBack
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
     join_throttle: FailureThrottle = field(
@@ -85,12 +92,14 @@ class Box:
             self._pruner.cancel()
         await self.scheduler.stop()
         await self.realtime.stop()
+        await self.answerback.stop()
         await self.store.close()
 
     async def _prune_forever(self) -> None:
         while True:
             try:
                 removed = await self.events.prune(self.settings.replay_window * 3600)
+                await idempotency.prune(self.store, self.settings.replay_window * 3600)
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
@@ -107,7 +116,13 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     realtime = Realtime(store, events, classes, sio, manager,
                         max_per_address=settings.max_connections_per_address)
     events.publish = realtime.publish
-    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures))
+    limiter = student_limiter()
+    questions = Questions(store, events, limiter)
+    participation = Participation(store, events, limiter)
+    answerback = AnswerBack(realtime, questions, participation)
+    questions.notify = participation.notify = answerback.notify
+    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures),
+               questions, participation, answerback)
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:

@@ -68,9 +68,9 @@ class CatchUpCache:
     def __init__(self, limit: int = 256) -> None:
         self.high = -1
         self.limit = limit
-        self.entries: dict[tuple[Any, ...], list[eio_packet.Packet]] = {}
+        self.entries: dict[tuple[Any, ...], Any] = {}
 
-    def get(self, high: int, key: tuple[Any, ...]) -> list[eio_packet.Packet] | None:
+    def get(self, high: int, key: tuple[Any, ...]) -> Any:
         if high != self.high:
             self.high, self.entries = high, {}
         return self.entries.get(key)
@@ -78,6 +78,6 @@ class CatchUpCache:
     def clear(self) -> None:
         self.high, self.entries = -1, {}
 
-    def put(self, high: int, key: tuple[Any, ...], packets: list[eio_packet.Packet]) -> None:
+    def put(self, high: int, key: tuple[Any, ...], entry: Any) -> None:
         if high == self.high and len(self.entries) < self.limit:
-            self.entries[key] = packets
+            self.entries[key] = entry

@@ -11,6 +11,7 @@ from typing import Any
 
 from classroom_box import __version__
 from classroom_box.api import LECTURES_QUERY, ROUTES, Route, route
+from classroom_box.api_answers import IDEMPOTENT_PATHS, QUESTIONS_QUERY
 from classroom_box.auth import COOKIE_NAME, Principal
 from classroom_box.validation import json_schema
 
@@ -24,7 +25,13 @@ STATUS_TEXT = {
     409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
     415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
 }
-QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY}
+QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY,
+                                      "/api/questions": QUESTIONS_QUERY}
+CREATED = {"setup", "create_class", "start", "schedule", "create_question", "answer_question",
+           "ask_teacher"}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
+                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                   "description": "the same key and body again replays the stored answer"}
 
 
 def openapi_path(path: str) -> str:
@@ -41,13 +48,13 @@ def _parameters(r: Route) -> list[dict[str, Any]]:
     for name, spec in QUERIES.get(r.path, {}).items():
         params.append({"name": name, "in": "query", "required": spec.required,
                        "schema": spec.json_schema()})
+    if r.path in IDEMPOTENT_PATHS:
+        params.append(IDEMPOTENCY_KEY)
     return params
 
 
 def _statuses(r: Route) -> list[int]:
-    ok = 201 if r.method == "POST" and r.handler.__name__ in {"setup", "create_class", "start",
-                                                              "schedule"} else 200
-    codes = [ok]
+    codes = [201 if r.method == "POST" and r.handler.__name__ in CREATED else 200]
     if r.who != "public":
         codes += [401, 403]
     if r.method == "POST":
@@ -56,6 +63,10 @@ def _statuses(r: Route) -> list[int]:
         codes += [404, 409, 422, 429]
     if r.path == "/api/auth/login":
         codes += [401]
+    if r.path in IDEMPOTENT_PATHS:
+        codes += [200, 400, 409]  # 200: a replay; 400: no usable Idempotency-Key
+    if r.path in ("/api/pulse", "/api/asks", "/api/questions"):
+        codes += [404, 409]
     return sorted(set(codes))
 
 

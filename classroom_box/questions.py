@@ -294,6 +294,12 @@ class Questions:
             found.append(q)
         return found
 
+    async def open_ids(self, sections: list[int]) -> list[int]:
+        marks = ",".join("?" * len(sections)) or "NULL"
+        rows = await self.store.all(f"SELECT id FROM questions WHERE status = 'open'"
+                                    f" AND section_id IN ({marks})", sections)
+        return [int(r[0]) for r in rows]
+
     @staticmethod
     async def my_answers(tx: Tx, student_id: int, question_ids: list[int]) -> dict[str, Any]:
         marks = ",".join("?" * len(question_ids)) or "NULL"

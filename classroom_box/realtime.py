@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +24,11 @@ from engineio import packet as eio_packet
 
 from classroom_box.auth import Principal, cookie_token, principal_for, token_hash
 from classroom_box.classes import Classes
-from classroom_box.events import Event, EventLog, classroom_room, teacher_room
+from classroom_box.events import Event, EventLog, classroom_room, student_room, teacher_room
 from classroom_box.fanout import NAMESPACE, CatchUpCache, ClassroomManager
 from classroom_box.lectures import section_state
 from classroom_box.ratelimit import TokenBucket
-from classroom_box.store import Store
+from classroom_box.store import Store, Tx
 from classroom_box.validation import ApiError, Field, validate
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,22 @@ class Conn:
     rooms: set[str]
     bucket: TokenBucket
     strikes: int = 0
+
+
+# What other modules add to state_sync: parts shared by everyone asking for the same sections
+# (cached with the replay), and parts of one connection's own (never cached).
+SharedPart = Callable[[Tx, list[int]], Awaitable[dict[str, Any]]]
+PersonalPart = Callable[[Tx, Conn, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class SharedCatchUp:
+    """A catch-up as shared by the clients that asked for the same rooms and sections."""
+
+    recovered: bool
+    high_seq: int
+    events: list[tuple[int, list[eio_packet.Packet]]]
+    state: dict[str, Any]
 
 
 @dataclass
@@ -87,6 +104,9 @@ class Realtime:
         self.max_per_address = max_per_address
         self.cooldown: dict[str, float] = {}  # token hash -> monotonic time it may reconnect
         self._dispatcher: asyncio.Task[None] | None = None
+        self.shared_parts: list[SharedPart] = [section_state]
+        self.personal_parts: list[PersonalPart] = []
+        self.on_live: list[Callable[[Conn], None]] = []  # a client finished catching up
         self._register()
 
     # --- the live path -------------------------------------------------------------------
@@ -162,7 +182,8 @@ class Realtime:
         if principal.kind == "teacher":
             return {teacher_room(principal.id)}
         assert principal.class_id is not None and principal.section_id is not None
-        return {classroom_room(principal.class_id, principal.section_id)}
+        return {classroom_room(principal.class_id, principal.section_id),
+                student_room(principal.id)}
 
     async def _sections_of(self, conn: Conn) -> list[int]:
         if conn.principal.kind == "teacher":
@@ -179,6 +200,8 @@ class Realtime:
             high, packets = await self._catch_up(conn, last_seq)
             await self.manager.send_packets(sid, packets)
             await self._drain(sid, high)
+            for hook in self.on_live:
+                hook(conn)
         finally:
             self.manager.syncing.pop(sid, None)
 
@@ -186,25 +209,40 @@ class Realtime:
         """The replay and state_sync for this client, as encoded packets, from one snapshot.
 
         Students of one section reconnecting together (a class whose Wi-Fi came back) ask for
-        the same thing: it is read and encoded once per newest seq, not once per student.
+        the same section events and state: those are read and encoded once per newest seq, not
+        once per student. Only a student's own room and own state are read for each.
         """
         teacher_id = conn.principal.id if conn.principal.kind == "teacher" else None
         sections = await self._sections_of(conn)
         position = last_seq if type(last_seq) is int else None
-        key = (tuple(sorted(conn.rooms)), teacher_id, position, tuple(sections))
+        own_rooms = [r for r in conn.rooms if r.startswith("student:")]
+        rooms = sorted(conn.rooms.difference(own_rooms))
+        key = (tuple(rooms), teacher_id, position, tuple(sections))
         async with self.store.read() as tx:  # one snapshot for replay and state
             high = await self.events.high_seq(tx)
-            cached = self.catch_ups.get(high, key)
-            if cached is not None:
-                return high, cached
-            replay = await self.events.since(tx, position, list(key[0]), teacher_id)
-            state = await section_state(tx, sections)
+            shared = self.catch_ups.get(high, key)
+            if shared is None:
+                shared = await self._shared_catch_up(tx, position, rooms, teacher_id, sections)
+                self.catch_ups.put(high, key, shared)
+            own = (await self.events.since(tx, position, own_rooms, None)).events
+            personal = [await part(tx, conn, shared.state) for part in self.personal_parts]
         encode = self.manager.encode
-        packets = [p for event in replay.events for p in encode(event.type, event.payload)]
-        packets += encode("state_sync", {"seq": replay.high_seq, "recovered": replay.recovered,
-                                         **state})
-        self.catch_ups.put(high, key, packets)
+        events = shared.events + [(e.seq, encode(e.type, e.payload)) for e in own]
+        packets = [p for _, encoded in sorted(events, key=lambda e: e[0]) for p in encoded]
+        state = {k: v for part in personal for k, v in part.items()}
+        packets += encode("state_sync", {"seq": shared.high_seq, "recovered": shared.recovered,
+                                         **shared.state, **state})
         return high, packets
+
+    async def _shared_catch_up(self, tx: Tx, position: int | None, rooms: list[str],
+                               teacher_id: int | None, sections: list[int]) -> SharedCatchUp:
+        replay = await self.events.since(tx, position, rooms, teacher_id)
+        encode = self.manager.encode
+        state: dict[str, Any] = {}
+        for part in self.shared_parts:
+            state.update(await part(tx, sections))
+        return SharedCatchUp(replay.recovered, replay.high_seq,
+                             [(e.seq, encode(e.type, e.payload)) for e in replay.events], state)
 
     async def _drain(self, sid: str, covered: int) -> None:
         parked = self.manager.syncing.get(sid)
@@ -269,25 +307,33 @@ class Realtime:
                 await self.sio.disconnect(sid)
 
     # --- client -> server events -----------------------------------------------------------
-    def _guarded(self, name: str, handler: Any) -> Any:
-        """Rate-limit, then run; any ApiError becomes a negative ack, never a crash."""
+    def _guarded(self, name: str, handler: Any, structured: bool = False) -> Any:
+        """Rate-limit, then run; any ApiError becomes a negative ack, never a crash.
+
+        `structured`: errors as `{code, message}` like HTTP bodies (the newer events), instead
+        of the message alone.
+        """
+
+        def refuse(code: str, message: str) -> dict[str, Any]:
+            return {"ok": False,
+                    "error": {"code": code, "message": message} if structured else message}
 
         async def run(sid: str, *args: Any) -> dict[str, Any]:
             data = args[0] if args else None  # extra arguments from a hostile client are ignored
             conn = self.conns.get(sid)
             if conn is None:
-                return {"ok": False, "error": "not connected"}
+                return refuse("not_connected", "not connected")
             if not conn.bucket.take(time.monotonic()):
                 conn.strikes += 1
                 if conn.strikes > FLOOD_STRIKES:
                     log.warning("disconnecting %s (%s): event flood", sid, conn.address)
                     self._cool_down(conn.principal.token_hash)
                     await self.sio.disconnect(sid)
-                return {"ok": False, "error": "rate limited: slow down"}
+                return refuse("throttled", "rate limited: slow down")
             try:
                 return await handler(conn, sid, data)
             except ApiError as exc:
-                return {"ok": False, "error": exc.message}
+                return refuse(exc.code, exc.message)
 
         run.__name__ = name
         return run
