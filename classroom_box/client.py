@@ -17,6 +17,10 @@ LECTURE_EVENTS = (
     "lecture_started", "lecture_scheduled", "lecture_ended", "lecture_cancelled",
     "lecture_duration_update", "lecture_progress_update",
 )
+ANSWER_BACK_EVENTS = (
+    "question_opened", "question_closed", "results_revealed", "hand_update", "ask_received",
+    "ask_done",
+)
 Handler = Callable[[str, dict[str, Any]], Any]
 
 
@@ -34,7 +38,7 @@ class StreamClient:
         self.on_event = on_event
         client_options.setdefault("reconnection", False)
         self.sio = socketio.AsyncClient(**client_options)
-        for name in LECTURE_EVENTS:
+        for name in LECTURE_EVENTS + ANSWER_BACK_EVENTS:
             self.sio.on(name, self._handler(name))
         self.sio.on("state_sync", self._on_state_sync)
 
