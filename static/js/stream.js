@@ -24,6 +24,7 @@
  *   stream.start();
  */
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
+import { ANSWER_EVENTS, applyAnswerEvent, keepAnswerState } from "/static/js/answers-state.js";
 
 /** Events that carry a `seq` and change lecture state. */
 export const SEQ_EVENTS = Object.freeze([
@@ -33,6 +34,7 @@ export const SEQ_EVENTS = Object.freeze([
   "lecture_cancelled",
   "lecture_duration_update",
   "lecture_progress_update",
+  ...ANSWER_EVENTS,
 ]);
 
 const STORAGE_PREFIX = "classroom-box:stream:";
@@ -48,11 +50,11 @@ export function emptyState() {
 /** Normalise whatever the server or storage gave us into the state shape. */
 function normaliseState(raw) {
   const src = raw && typeof raw === "object" ? raw : {};
-  return {
+  return keepAnswerState(src, {
     live: Array.isArray(src.live) ? src.live.slice() : [],
     scheduled: Array.isArray(src.scheduled) ? src.scheduled.slice() : [],
     ended: Array.isArray(src.ended) ? src.ended.slice() : [],
-  };
+  });
 }
 
 function upsert(list, key, item) {
@@ -85,7 +87,7 @@ function lectureFrom(payload, existing) {
  * pages can reuse exactly the same reducer.
  */
 export function applyEvent(state, name, payload) {
-  const s = normaliseState(state);
+  const s = applyAnswerEvent(normaliseState(state), name, payload || {});
   const p = payload || {};
   switch (name) {
     case "lecture_started": {
