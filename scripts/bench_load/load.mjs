@@ -5,14 +5,14 @@
 //
 // Driven by scripts/bench over stdin/stdout, one JSON object per line:
 //   argv[2]: path of a JSON config (see Config below)
-//   stdin:   {"cmd": "fanout"} | {"cmd": "storm"} | {"cmd": "answers"} | {"cmd": "quit"}
-//   stdout:  {"event": "connected" | "fanout" | "storm" | "answers" | "bye" | "error", ...figures}
+//   stdin:   {"cmd": "fanout" | "storm" | "joins" | "answers" | "quit"}
+//   stdout:  {"event": "connected" | "fanout" | "storm" | "joins" | "answers" | "bye" | "error", ...}
 // The orchestrator samples the server's RSS and CPU between these steps, so the steps wait for it.
 //
 // Config: {url, mode: "box"|"peer", n, m, interval_s, class_id, section_id, session_id,
 //          tokens?: [student tokens] (box), teacher_token?: string (box),
 //          connect_concurrency, drain_timeout_s, storm_changes, storm_timeout_s,
-//          question_id? (box, answers), answers_window_s?}
+//          question_id?, join_code?, answers_window_s? (box: joins, answers)}
 
 import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
@@ -309,6 +309,53 @@ async function storm() {
 }
 
 /**
+ * Join storm (box only): N new students at once (connect_concurrency in flight, like connectAll)
+ * each POST /api/join, connect with the token and wait for state_sync. Compare with the time the
+ * Node peer takes to connect N sockets (its connect_s in the same run).
+ */
+async function joins() {
+  const joinUrl = new URL("/api/join", config.url).toString();
+  const sockets = [];
+  let failed = 0;
+  let next = 0;
+  const one = async (i) => {
+    const response = await fetch(joinUrl, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ join_code: config.join_code, name: `joiner ${i}` }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(`join ${response.status}: ${JSON.stringify(body)}`);
+    const socket = io(config.url, {
+      transports: ["websocket"], forceNew: true, reconnection: false, timeout: 60000, auth: { token: body.token },
+    });
+    sockets.push(socket);
+    await new Promise((resolve, reject) => {
+      socket.once("state_sync", resolve);
+      socket.once("connect_error", reject);
+    });
+  };
+  const meter = startMeter();
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < students.length) {
+      const i = next++;
+      await one(i).catch((err) => {
+        failed += 1;
+        if (failed <= 5) process.stderr.write(`joiner ${i}: ${err.message}\n`);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(config.connect_concurrency || students.length, students.length) }, worker));
+  const took = (performance.now() - t0) / 1000;
+  const cost = meter();
+  for (const socket of sockets) socket.disconnect();
+  report("joins", {
+    join_storm_s: round3(took), join_storm_failed: failed,
+    ...Object.fromEntries(Object.entries(cost).map(([key, v]) => [`joins_${key}`, v])),
+  });
+}
+
+/**
  * Answers (box only): every student answers one question within answers_window_s, half over the
  * socket (`answer` with ack), half over HTTP (Idempotency-Key). Meanwhile the teacher sends a
  * progress update every 50 ms, whose fan-out latency is the "during the storm" figure, and a
@@ -443,6 +490,7 @@ async function main() {
       if (cmd === "fanout") await fanout();
       else if (cmd === "storm") await storm();
       else if (cmd === "answers") await answers();
+      else if (cmd === "joins") await joins();
       else if (cmd === "quit") break;
       else report("error", { message: `unknown command ${cmd}` });
     } catch (err) {
