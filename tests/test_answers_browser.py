@@ -157,3 +157,43 @@ async def test_student_text_is_text_on_the_teacher_page(box: Box, browser: Any) 
     assert dialogs == []
     log.check()
     teacher_log.check()
+
+
+async def test_teacher_asks_through_the_page(box: Box, browser: Any) -> None:
+    logs: list[PageLog] = []
+    await box.login()
+    cls = await box.post("/api/classes", {"name": "Maths", "sections": ["A"]})
+    section = cls["sections"][0]
+    teacher, teacher_log = await new_page(browser, "teacher", LAPTOP, logs)
+    await teacher_login(teacher, box.url)
+    page, log = await new_page(browser, "student dan", PHONE, logs)
+    await student_join(page, f"{box.url}/join/{section['join_code']}", "Dan")
+
+    await teacher.get_by_text("Ask the class", exact=True).first.click()
+    await teacher.get_by_label("Question").fill("Pick the even numbers")
+    await teacher.get_by_label("Kind").select_option("multiple")
+    await teacher.get_by_label("Options").fill("2\n3\n4")
+    await teacher.get_by_label("Correct option(s)").fill("1, 3")
+    await teacher.get_by_role("button", name="Ask the class").click()
+
+    card = page.locator(".question-card")
+    await expect(card.locator(".question-prompt")).to_have_text("Pick the even numbers")
+    panel = teacher.locator(".answer-panel .question-card").first
+    await panel.get_by_text("Who has not answered").click()
+    await expect(panel.locator(".name-list")).to_contain_text("Dan")
+    await card.get_by_label("2").check()
+    await card.get_by_label("4").check()
+    await card.get_by_role("button", name="Send answer").click()
+    await expect(card.locator(".answer-status")).to_have_text("Sent ✓")
+    await expect(panel.locator(".answered")).to_contain_text("1 answered")
+    # still open after the tally redrew the card, and refreshed by itself
+    await expect(panel.locator(".name-list")).to_be_visible()
+    await expect(panel.locator(".name-list")).to_contain_text("Everyone online has answered")
+    csv = await panel.get_by_role("link", name="CSV").get_attribute("href")
+    assert csv is not None and csv.endswith("/results.csv")
+    await panel.get_by_role("button", name="Close").click()
+    await teacher.locator(".answer-panel .question-card").first.get_by_role(
+        "button", name="Reveal").click()
+    await expect(page.locator(".result-card .verdict")).to_have_text("You were right ✓")
+    log.check()
+    teacher_log.check()

@@ -114,16 +114,44 @@ export function buildAnswerPanel(p) {
     }
   }
 
-  async function whoHasNot(q, list) {
+  // "Who has not answered", per question: open or not, the last list, when it was fetched.
+  const missing = new Map();
+  const REFRESH_MS = 2000; // the full answer list is heavier than a tally: not on every one
+
+  async function whoHasNot(q) {
+    const m = missing.get(q.question_id);
+    if (!m || !m.open || Date.now() - m.at < REFRESH_MS) return;
+    m.at = Date.now();
     try {
       const res = await get(`/api/questions/${q.question_id}/results`);
       const done = new Set(res.results.answers.map((a) => a.student_id));
-      const missing = (p.rosterStudents || []).filter((s) => !done.has(s.id));
-      list.replaceChildren(...(missing.length ? missing.map((s) => h("li", { class: "pill", text: s.name }))
-        : [h("li", { class: "muted", text: "Everyone online has answered." })]));
+      m.names = (p.rosterStudents || []).filter((s) => !done.has(s.id)).map((s) => s.name);
+      m.error = null;
     } catch (err) {
-      list.replaceChildren(h("li", { class: "form-error", text: err.message }));
+      m.error = err.message;
     }
+    render();
+  }
+
+  function missingList(q) {
+    const m = missing.get(q.question_id) || { open: false, at: 0, names: null, error: null };
+    missing.set(q.question_id, m);
+    const list = h("ul", { class: "name-list" });
+    if (m.error) list.append(h("li", { class: "form-error", text: m.error }));
+    else if (m.names === null) list.append(h("li", { class: "muted", text: "Loading…" }));
+    else if (!m.names.length) list.append(h("li", { class: "muted", text: "Everyone online has answered." }));
+    else list.append(...m.names.map((name) => h("li", { class: "pill", text: name })));
+    const details = h("details", { class: "disclosure", open: m.open },
+      h("summary", { text: "Who has not answered" }), list);
+    details.addEventListener("toggle", () => {
+      m.open = details.open;
+      if (m.open) {
+        m.at = 0;
+        whoHasNot(q);
+      }
+    });
+    if (m.open) window.setTimeout(() => whoHasNot(q), REFRESH_MS);
+    return details;
   }
 
   function questionCard(q) {
@@ -142,18 +170,13 @@ export function buildAnswerPanel(p) {
       actions.append(reveal);
     }
     actions.append(h("a", { class: "btn btn-ghost", href: `${path}/results.csv`, download: `question-${q.question_id}.csv`, text: "CSV" }));
-    const missing = h("ul", { class: "name-list" });
-    const details = h("details", { class: "disclosure" }, h("summary", { text: "Who has not answered" }), missing);
-    details.addEventListener("toggle", () => {
-      if (details.open) whoHasNot(q, missing);
-    });
     const online = pulse && pulse.section_id === p.sectionId ? pulse.online : entry.online;
     return h("article", { class: "card card-pad question-card", dataset: { questionId: q.question_id, status } },
       h("p", { class: "eyebrow", text: status === "open" ? "Open question" : q.revealed ? "Revealed" : "Closed" }),
       h("h5", { class: "question-prompt", text: q.prompt }),
       bars(q, tally),
       h("p", { class: "answered", text: `${tally ? tally.answered : 0} answered · ${tally && tally.online !== undefined ? tally.online : online} online` }),
-      status === "open" ? details : null,
+      status === "open" ? missingList(q) : null,
       actions);
   }
 
