@@ -69,14 +69,59 @@ function buildAskForm(p, onAsked) {
   return form;
 }
 
-function bars(q, tally) {
-  if (!tally || !Array.isArray(tally.counts)) return null;
-  const max = Math.max(1, tally.answered || 0);
-  return h("ul", { class: "results" }, tally.counts.map((count, i) => h("li", {
-    class: "result-row", dataset: { correct: (q.correct || []).includes(i) ? "true" : "false" } },
-  h("span", { class: "result-label", text: `${i + 1}. ${q.options[i]}` }),
-  h("meter", { class: "result-bar", min: 0, max, value: count, "aria-label": q.options[i] }),
-  h("span", { class: "result-count", text: String(count) }))));
+/**
+ * Patch a list in place: rows are built once per key and moved, never rebuilt, so a focused
+ * button or an open disclosure survives the four tallies a second. `build(item)` returns
+ * `{el, sig, update(item)}`; a row whose `sig` changes (e.g. a question closed) is built again.
+ */
+function patchList(container, rows, items, keyOf, build, sigOf = () => "") {
+  const wanted = items.map((item) => {
+    const key = keyOf(item);
+    let row = rows.get(key);
+    if (!row || row.sig !== sigOf(item)) {
+      if (row) row.el.remove();
+      row = { ...build(item), sig: sigOf(item) };
+      rows.set(key, row);
+    }
+    if (row.update) row.update(item);
+    return [key, row];
+  });
+  const keep = new Set(wanted.map(([key]) => key));
+  for (const [key, row] of rows) {
+    if (!keep.has(key)) {
+      row.el.remove();
+      rows.delete(key);
+    }
+  }
+  let before = container.firstChild;
+  for (const [, row] of wanted) {
+    if (row.el !== before) container.insertBefore(row.el, before);
+    before = row.el.nextSibling;
+  }
+}
+
+/** Tally bars built once per question (its options do not change), updated in place. */
+function buildBars(q) {
+  if (q.kind !== "single" && q.kind !== "multiple") return { el: null, update() {} };
+  const rows = q.options.map((text, i) => {
+    const meter = h("meter", { class: "result-bar", min: 0, max: 1, value: 0, "aria-label": text });
+    const count = h("span", { class: "result-count", text: "0" });
+    const li = h("li", { class: "result-row", dataset: { correct: (q.correct || []).includes(i) ? "true" : "false" } },
+      h("span", { class: "result-label", text: `${i + 1}. ${text}` }), meter, count);
+    return { li, meter, count };
+  });
+  return {
+    el: h("ul", { class: "results" }, rows.map((r) => r.li)),
+    update(tally) {
+      const counts = (tally && tally.counts) || [];
+      const max = Math.max(1, (tally && tally.answered) || 0);
+      rows.forEach((r, i) => {
+        r.meter.max = max;
+        r.meter.value = counts[i] || 0;
+        r.count.textContent = String(counts[i] || 0);
+      });
+    },
+  };
 }
 
 export function buildAnswerPanel(p) {
@@ -88,6 +133,11 @@ export function buildAnswerPanel(p) {
   const questionsList = h("div", { class: "stack", dataset: { list: "questions" } });
   const handsList = h("ul", { class: "name-list", dataset: { list: "hands" } });
   const asksList = h("ul", { class: "list-cards", dataset: { list: "asks" } });
+  const noHands = h("p", { class: "muted", text: "No hands up." });
+  const noAsks = h("p", { class: "muted", text: "No questions from students." });
+  const questionRows = new Map();
+  const handRows = new Map();
+  const askRows = new Map();
   const gotIt = h("meter", { min: 0, max: 1, value: 0, "aria-label": "Got it" });
   const lost = h("meter", { min: 0, max: 1, value: 0, "aria-label": "Lost" });
   const gotItCount = h("span", { class: "result-count" });
@@ -114,50 +164,54 @@ export function buildAnswerPanel(p) {
     }
   }
 
-  // "Who has not answered", per question: open or not, the last list, when it was fetched.
-  const missing = new Map();
-  const REFRESH_MS = 2000; // the full answer list is heavier than a tally: not on every one
-
-  async function whoHasNot(q) {
-    const m = missing.get(q.question_id);
-    if (!m || !m.open || Date.now() - m.at < REFRESH_MS) return;
-    m.at = Date.now();
-    try {
-      const res = await get(`/api/questions/${q.question_id}/results`);
-      const done = new Set(res.results.answers.map((a) => a.student_id));
-      m.names = (p.rosterStudents || []).filter((s) => !done.has(s.id)).map((s) => s.name);
-      m.error = null;
-    } catch (err) {
-      m.error = err.message;
-    }
-    render();
-  }
-
-  function missingList(q) {
-    const m = missing.get(q.question_id) || { open: false, at: 0, names: null, error: null };
-    missing.set(q.question_id, m);
+  /** "Who has not answered": fetched when opened, then at most every 2 s while open (the full
+   * answer list is heavier than a tally). */
+  function buildMissing(q) {
+    const REFRESH_MS = 2000;
+    const m = { open: false, at: 0, names: null, error: null, timer: 0 };
     const list = h("ul", { class: "name-list" });
-    if (m.error) list.append(h("li", { class: "form-error", text: m.error }));
-    else if (m.names === null) list.append(h("li", { class: "muted", text: "Loading…" }));
-    else if (!m.names.length) list.append(h("li", { class: "muted", text: "Everyone online has answered." }));
-    else list.append(...m.names.map((name) => h("li", { class: "pill", text: name })));
-    const details = h("details", { class: "disclosure", open: m.open },
-      h("summary", { text: "Who has not answered" }), list);
+    const details = h("details", { class: "disclosure" }, h("summary", { text: "Who has not answered" }), list);
+    function draw() {
+      if (m.error) list.replaceChildren(h("li", { class: "form-error", text: m.error }));
+      else if (m.names === null) list.replaceChildren(h("li", { class: "muted", text: "Loading…" }));
+      else if (!m.names.length) list.replaceChildren(h("li", { class: "muted", text: "Everyone online has answered." }));
+      else list.replaceChildren(...m.names.map((name) => h("li", { class: "pill", text: name })));
+    }
+    async function refresh() {
+      window.clearTimeout(m.timer);
+      if (!m.open || !details.isConnected) return;
+      const wait = m.at + REFRESH_MS - Date.now();
+      if (wait > 0) {
+        m.timer = window.setTimeout(refresh, wait);
+        return;
+      }
+      m.at = Date.now();
+      try {
+        const res = await get(`/api/questions/${q.question_id}/results`);
+        const done = new Set(res.results.answers.map((a) => a.student_id));
+        m.names = (p.rosterStudents || []).filter((s) => !done.has(s.id)).map((s) => s.name);
+        m.error = null;
+      } catch (err) {
+        m.error = err.message;
+      }
+      draw();
+      m.timer = window.setTimeout(refresh, REFRESH_MS);
+    }
     details.addEventListener("toggle", () => {
       m.open = details.open;
-      if (m.open) {
-        m.at = 0;
-        whoHasNot(q);
-      }
+      m.at = 0;
+      refresh();
     });
-    if (m.open) window.setTimeout(() => whoHasNot(q), REFRESH_MS);
-    return details;
+    draw();
+    return { el: details, update: refresh };
+  }
+
+  function statusOf(q) {
+    return entry.questions.some((x) => x.question_id === q.question_id) ? "open" : q.status;
   }
 
   function questionCard(q) {
-    const open = entry.questions.find((x) => x.question_id === q.question_id);
-    const tally = tallies.get(q.question_id) || (open && open.tally) || null;
-    const status = open ? "open" : q.status;
+    const status = statusOf(q);
     const path = `/api/questions/${q.question_id}`;
     const actions = h("div", { class: "form-actions" });
     if (status === "open") {
@@ -170,30 +224,52 @@ export function buildAnswerPanel(p) {
       actions.append(reveal);
     }
     actions.append(h("a", { class: "btn btn-ghost", href: `${path}/results.csv`, download: `question-${q.question_id}.csv`, text: "CSV" }));
-    const online = pulse && pulse.section_id === p.sectionId ? pulse.online : entry.online;
-    return h("article", { class: "card card-pad question-card", dataset: { questionId: q.question_id, status } },
+    const chart = buildBars(q);
+    const answered = h("p", { class: "answered" });
+    const missing = status === "open" ? buildMissing(q) : null;
+    const el = h("article", { class: "card card-pad question-card", dataset: { questionId: q.question_id, status } },
       h("p", { class: "eyebrow", text: status === "open" ? "Open question" : q.revealed ? "Revealed" : "Closed" }),
-      h("h5", { class: "question-prompt", text: q.prompt }),
-      bars(q, tally),
-      h("p", { class: "answered", text: `${tally ? tally.answered : 0} answered · ${tally && tally.online !== undefined ? tally.online : online} online` }),
-      status === "open" ? missingList(q) : null,
-      actions);
+      h("h5", { class: "question-prompt", text: q.prompt }), chart.el, answered,
+      missing ? missing.el : null, actions);
+    return {
+      el,
+      update(item) {
+        const open = entry.questions.find((x) => x.question_id === item.question_id);
+        const tally = tallies.get(item.question_id) || (open && open.tally) || item.results || null;
+        chart.update(tally);
+        const online = tally && tally.online !== undefined ? tally.online
+          : pulse && pulse.section_id === p.sectionId ? pulse.online : entry.online;
+        answered.textContent = `${tally ? tally.answered : 0} answered · ${online ?? 0} online`;
+        if (missing) missing.update();
+      },
+    };
   }
 
-  function render() {
+  function renderQuestions() {
     const byId = new Map(recent.map((q) => [q.question_id, q]));
     for (const q of entry.questions) if (!byId.has(q.question_id)) byId.set(q.question_id, q);
     const shown = [...byId.values()].sort((a, b) => b.question_id - a.question_id).slice(0, 5);
-    questionsList.replaceChildren(...shown.map(questionCard));
+    patchList(questionsList, questionRows, shown, (q) => q.question_id, questionCard,
+      (q) => `${statusOf(q)}:${q.revealed}`);
+  }
 
-    handsList.replaceChildren(...(entry.hands.length ? entry.hands.map((hand) => {
-      const b = h("button", { type: "button", class: "btn btn-ghost btn-small", text: `✋ ${hand.name}`,
-        "aria-label": `Lower ${hand.name}'s hand` });
-      b.addEventListener("click", () => busy(b, () => post(`/api/hands/${hand.student_id}/lower`, { section_id: p.sectionId })
-        .catch(() => {})));
-      return h("li", {}, b);
-    }) : [h("li", { class: "muted", text: "No hands up." })]));
+  function handRow(hand) {
+    const b = h("button", { type: "button", class: "btn btn-ghost btn-small", text: `✋ ${hand.name}`,
+      "aria-label": `Lower ${hand.name}'s hand` });
+    b.addEventListener("click", () => busy(b, () => post(`/api/hands/${hand.student_id}/lower`,
+      { section_id: p.sectionId }).catch(() => {})));
+    return { el: h("li", {}, b) };
+  }
 
+  function askRow(a) {
+    const done = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Done" });
+    done.addEventListener("click", () => busy(done, () => post(`/api/asks/${a.ask_id}/done`, {}).catch(() => {})));
+    return { el: h("li", { class: "row-card", dataset: { askId: a.ask_id } },
+      h("div", { class: "row-main" }, h("p", { class: "row-title", text: a.text }),
+        h("p", { class: "row-meta muted", text: a.name })), done) };
+  }
+
+  function renderPulse() {
     const now = pulse && pulse.section_id === p.sectionId ? pulse : entry.pulse;
     const total = Math.max(1, (now.got_it || 0) + (now.lost || 0));
     gotIt.max = total;
@@ -202,25 +278,26 @@ export function buildAnswerPanel(p) {
     lost.value = now.lost || 0;
     gotItCount.textContent = String(now.got_it || 0);
     lostCount.textContent = String(now.lost || 0);
+  }
 
-    asksList.replaceChildren(...(entry.asks.length ? entry.asks.map((a) => {
-      const done = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Done" });
-      done.addEventListener("click", () => busy(done, () => post(`/api/asks/${a.ask_id}/done`, {}).catch(() => {})));
-      return h("li", { class: "row-card", dataset: { askId: a.ask_id } },
-        h("div", { class: "row-main" }, h("p", { class: "row-title", text: a.text }),
-          h("p", { class: "row-meta muted", text: a.name })), done);
-    }) : [h("li", { class: "empty-row muted", text: "No questions from students." })]));
+  function render() {
+    renderQuestions();
+    patchList(handsList, handRows, entry.hands, (x) => x.student_id, handRow);
+    noHands.hidden = entry.hands.length > 0;
+    renderPulse();
+    patchList(asksList, askRows, entry.asks, (x) => x.ask_id, askRow);
+    noAsks.hidden = entry.asks.length > 0;
   }
 
   const el = h("section", { class: "sub-block answer-panel", "aria-label": "Students answer back" },
     h("details", { class: "disclosure" }, h("summary", { text: "Ask the class" }), buildAskForm(p, loadRecent)),
     error,
     questionsList,
-    h("h4", { class: "sub-title", text: "Raised hands" }), handsList,
+    h("h4", { class: "sub-title", text: "Raised hands" }), handsList, noHands,
     h("h4", { class: "sub-title", text: "Pulse" }),
     h("div", { class: "pulse-gauge" }, h("span", { text: "Got it" }), gotIt, gotItCount),
     h("div", { class: "pulse-gauge" }, h("span", { text: "Lost" }), lost, lostCount),
-    h("h4", { class: "sub-title", text: "Questions from students" }), asksList);
+    h("h4", { class: "sub-title", text: "Questions from students" }), asksList, noAsks);
   loadRecent();
 
   return {
@@ -237,7 +314,7 @@ export function buildAnswerPanel(p) {
     },
     onTally(t) {
       tallies.set(t.question_id, t);
-      render();
+      renderQuestions();
     },
     onPulse(u) {
       pulse = u;
