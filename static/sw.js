@@ -22,6 +22,7 @@ const ASSETS = [
   "/static/js/stream.js",
   "/static/js/answers-state.js",
   "/static/js/outbox.js",
+  "/static/js/patch-list.js",
   "/static/js/student-answers.js",
   "/static/js/teacher-answers.js",
   "/static/js/index.js",

@@ -8,6 +8,7 @@
  */
 import { post } from "/static/js/api.js";
 import { createOutbox } from "/static/js/outbox.js";
+import { patchList } from "/static/js/patch-list.js";
 import { $, h, busy } from "/static/js/ui.js";
 
 const STATUS_TEXT = {
@@ -17,7 +18,7 @@ const STATUS_TEXT = {
 
 let outbox = null;
 let current = null; // the last state rendered
-const cards = new Map(); // question_id -> card record
+const cards = new Map(); // question_id -> card row (patch-list.js)
 
 function statusText(item) {
   if (!item) return "";
@@ -133,23 +134,13 @@ function buildResultCard(q) {
   return { el, update() {} };
 }
 
+function buildCard(q) {
+  return q.revealed ? buildResultCard(q) : buildOpenCard(q);
+}
+
 function renderQuestions() {
-  const box = $("#questions");
-  const shown = new Set();
-  const nodes = [];
-  for (const q of current.questions) {
-    const id = `${q.question_id}:${q.revealed ? "r" : "o"}`;
-    shown.add(id);
-    let rec = cards.get(id);
-    if (!rec || q.revealed) {
-      rec = q.revealed ? buildResultCard(q) : buildOpenCard(q);
-      cards.set(id, rec);
-    }
-    rec.update();
-    nodes.push(rec.el);
-  }
-  for (const id of [...cards.keys()]) if (!shown.has(id)) cards.delete(id);
-  box.replaceChildren(...nodes);
+  patchList($("#questions"), cards, current.questions, (q) => q.question_id, buildCard,
+    (q) => (q.revealed ? "revealed" : "open"));
   renderSettled(new Set(current.questions.map((q) => q.question_id)));
 }
 

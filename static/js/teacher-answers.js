@@ -7,6 +7,7 @@
  * are exact after the last one. Bars are <meter> elements: no chart library, nothing inline.
  */
 import { get, post } from "/static/js/api.js";
+import { patchList } from "/static/js/patch-list.js";
 import { h, busy, formError } from "/static/js/ui.js";
 
 let uid = 0;
@@ -67,37 +68,6 @@ function buildAskForm(p, onAsked) {
     }
   });
   return form;
-}
-
-/**
- * Patch a list in place: rows are built once per key and moved, never rebuilt, so a focused
- * button or an open disclosure survives the four tallies a second. `build(item)` returns
- * `{el, sig, update(item)}`; a row whose `sig` changes (e.g. a question closed) is built again.
- */
-function patchList(container, rows, items, keyOf, build, sigOf = () => "") {
-  const wanted = items.map((item) => {
-    const key = keyOf(item);
-    let row = rows.get(key);
-    if (!row || row.sig !== sigOf(item)) {
-      if (row) row.el.remove();
-      row = { ...build(item), sig: sigOf(item) };
-      rows.set(key, row);
-    }
-    if (row.update) row.update(item);
-    return [key, row];
-  });
-  const keep = new Set(wanted.map(([key]) => key));
-  for (const [key, row] of rows) {
-    if (!keep.has(key)) {
-      row.el.remove();
-      rows.delete(key);
-    }
-  }
-  let before = container.firstChild;
-  for (const [, row] of wanted) {
-    if (row.el !== before) container.insertBefore(row.el, before);
-    before = row.el.nextSibling;
-  }
 }
 
 /** Tally bars built once per question (its options do not change), updated in place. */
