@@ -28,8 +28,8 @@ from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.participation import Participation
-from classroom_box.questions import Questions, student_limiter
-from classroom_box.ratelimit import FailureThrottle
+from classroom_box.questions import Questions
+from classroom_box.ratelimit import FailureThrottle, KeyedBuckets
 from classroom_box.realtime import Realtime
 from classroom_box.realtime_answers import AnswerBack
 from classroom_box.scheduler import Scheduler
@@ -70,6 +70,8 @@ class Box:
     questions: Questions
     participation: Participation
     answerback: AnswerBack
+    # per student, shared by answers, hands, pulses and asks, over HTTP and sockets alike
+    student_limiter: KeyedBuckets
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
     join_throttle: FailureThrottle = field(
@@ -116,13 +118,13 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     realtime = Realtime(store, events, classes, sio, manager,
                         max_per_address=settings.max_connections_per_address)
     events.publish = realtime.publish
-    limiter = student_limiter()
-    questions = Questions(store, events, limiter)
-    participation = Participation(store, events, limiter)
+    limiter = KeyedBuckets(rate=2, burst=10)
+    questions = Questions(store, events, limiter.take)
+    participation = Participation(store, events, limiter.take)
     answerback = AnswerBack(realtime, questions, participation)
     questions.notify = participation.notify = answerback.notify
     return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures),
-               questions, participation, answerback)
+               questions, participation, answerback, limiter)
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:

@@ -14,8 +14,7 @@ from typing import Any
 from classroom_box import idempotency
 from classroom_box.auth import Principal
 from classroom_box.events import EventLog, student_room
-from classroom_box.questions import Notify, Outcome, live_session, throttled
-from classroom_box.ratelimit import KeyedBuckets
+from classroom_box.questions import Allow, Notify, Outcome, live_session, throttled
 from classroom_box.store import Store, Tx
 from classroom_box.validation import ApiError, iso, utcnow
 
@@ -24,13 +23,14 @@ PULSES = ("got_it", "lost")
 
 
 class Participation:
-    def __init__(self, store: Store, log: EventLog, limiter: KeyedBuckets,
+    def __init__(self, store: Store, log: EventLog, allow: Allow | None = None,
                  notify: Notify | None = None) -> None:
-        self.store, self.log, self.limiter = store, log, limiter
+        self.store, self.log = store, log
+        self.allow: Allow = allow or (lambda student_id: True)
         self.notify: Notify = notify or (lambda kind, ident: None)
 
     def _take(self, student: Principal) -> None:
-        if not self.limiter.take(student.id):
+        if not self.allow(student.id):
             raise throttled()
 
     # --- hands -----------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from classroom_box.auth import Principal
 from classroom_box.classes import Classes
 from classroom_box.events import Event, EventLog
 from classroom_box.questions import Questions
-from classroom_box.ratelimit import KeyedBuckets
 from classroom_box.store import Store
 
 
@@ -49,7 +48,7 @@ async def domain(tmp_path: Path) -> AsyncIterator[Domain]:
     published: list[Event] = []
     log = EventLog(store, publish=published.append)
     notified: list[tuple[str, int]] = []
-    questions = Questions(store, log, KeyedBuckets(rate=1000, burst=1000),
+    questions = Questions(store, log,
                           notify=lambda kind, ident: notified.append((kind, ident)))
     async with store.write() as tx:
         cur = await tx.execute("INSERT INTO users (username, password_hash, created_at)"

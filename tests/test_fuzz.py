@@ -75,14 +75,14 @@ class ThreadedBox:
         def clear() -> None:
             self.app.box.login_throttle.failures.clear()
             self.app.box.join_throttle.failures.clear()
-            self.app.box.questions.limiter.buckets.clear()  # answers, hands, pulses, asks
+            self.app.box.student_limiter.buckets.clear()  # answers, hands, pulses, asks
         self.loop.call_soon_threadsafe(clear)
 
     def unthrottle_sockets(self) -> None:
         def lift() -> None:
             for conn in self.app.box.realtime.conns.values():
                 conn.bucket = TokenBucket(rate=1e6, burst=1e6)
-            limiter = self.app.box.questions.limiter
+            limiter = self.app.box.student_limiter
             limiter.rate = limiter.burst = 1e6
             limiter.buckets.clear()
         self.loop.call_soon_threadsafe(lift)

@@ -17,7 +17,7 @@ from tests.domain_support import Domain
 
 @pytest.fixture
 async def part(domain: Domain) -> AsyncIterator[Participation]:
-    yield Participation(domain.store, domain.questions.log, KeyedBuckets(rate=1000, burst=1000),
+    yield Participation(domain.store, domain.questions.log,
                         notify=lambda kind, ident: domain.notified.append((kind, ident)))
 
 
@@ -115,7 +115,8 @@ async def test_asks_are_capped_per_lecture(domain: Domain, part: Participation) 
 
 
 async def test_token_bucket_per_student(domain: Domain) -> None:
-    part = Participation(domain.store, domain.questions.log, KeyedBuckets(rate=0.001, burst=3))
+    part = Participation(domain.store, domain.questions.log,
+                         KeyedBuckets(rate=0.001, burst=3).take)
     sam, kim = await domain.student("Sam"), await domain.student("Kim")
     for raised in (True, False, True):
         await part.set_hand(sam, raised)
