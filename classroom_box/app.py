@@ -7,10 +7,11 @@ forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -20,7 +21,9 @@ from werkzeug.exceptions import HTTPException
 # api_answers and openapi register their routes in ROUTES on import
 from classroom_box import api_answers, idempotency, openapi  # noqa: F401
 from classroom_box.api import error_response, install_routes
+from classroom_box.auth import shift_token_times
 from classroom_box.classes import Classes
+from classroom_box.clock import Clock
 from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
@@ -33,7 +36,7 @@ from classroom_box.ratelimit import FailureThrottle, KeyedBuckets
 from classroom_box.realtime import Realtime
 from classroom_box.realtime_answers import AnswerBack
 from classroom_box.scheduler import Scheduler
-from classroom_box.store import Store
+from classroom_box.store import Store, storage_full
 from classroom_box.transport import ClassroomServer
 from classroom_box.urls import join_url_maker
 from classroom_box.validation import ApiError
@@ -41,6 +44,7 @@ from classroom_box.validation import ApiError
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
+CLOCK_EVERY = 1.0
 
 
 @dataclass
@@ -67,6 +71,7 @@ class Box:
     classes: Classes
     realtime: Realtime
     scheduler: Scheduler
+    clock: Clock
     questions: Questions
     participation: Participation
     answerback: AnswerBack
@@ -77,6 +82,7 @@ class Box:
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
     _pruner: asyncio.Task[None] | None = None
+    _clock_watch: asyncio.Task[None] | None = None
 
     async def lecture_state(self, sections: list[int]) -> dict[str, Any]:
         async with self.store.read() as tx:
@@ -88,10 +94,12 @@ class Box:
         await self.realtime.start()
         await self.scheduler.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
+        self._clock_watch = asyncio.create_task(self._watch_clock(), name="clock-watch")
 
     async def stop(self) -> None:
-        if self._pruner:
-            self._pruner.cancel()
+        for task in (self._pruner, self._clock_watch):
+            if task:
+                task.cancel()
         await self.scheduler.stop()
         await self.realtime.stop()
         await self.answerback.stop()
@@ -105,15 +113,33 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
-            except Exception:
-                log.exception("pruning the event log failed")
+            except Exception as exc:
+                if storage_full(exc, self.store.path) is None:
+                    log.exception("pruning the event log failed")
+                else:
+                    log.warning("pruning the event log failed: storage full")
             await asyncio.sleep(PRUNE_EVERY)
+
+    async def _watch_clock(self) -> None:
+        """Notice wall-clock jumps promptly and move stored token times along with them."""
+        while True:
+            self.clock.observe()
+            shift = self.clock.take_shift()
+            if shift:
+                log.warning("wall clock jumped by %+.0f s; teacher sessions re-anchored", shift)
+                try:
+                    await shift_token_times(self.store, shift)
+                except Exception as exc:  # e.g. disk full: try again next round
+                    log.warning("re-anchoring teacher sessions failed (%s); will retry", exc)
+                    self.clock.pending_shift += shift
+            await asyncio.sleep(CLOCK_EVERY)
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
     store = Store(settings.db_path)
-    events = EventLog(store)
-    lectures = Lectures(store, events)
+    clock = Clock(settings.clock_settle)
+    events = EventLog(store, clock)
+    lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
     realtime = Realtime(store, events, classes, sio, manager,
                         max_per_address=settings.max_connections_per_address)
@@ -123,8 +149,8 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     participation = Participation(store, events, limiter.take)
     answerback = AnswerBack(realtime, questions, participation)
     questions.notify = participation.notify = answerback.notify
-    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures),
-               questions, participation, answerback, limiter)
+    return Box(settings, store, events, lectures, classes, realtime,
+               Scheduler(lectures, clock), clock, questions, participation, answerback, limiter)
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:
@@ -149,15 +175,36 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
 
 
 def settings_secret(settings: Settings) -> str:
-    """Generated on first start and kept in the data dir (0600): never a hard-coded default."""
+    """Generated on first start and kept in the data dir (0600): never a hard-coded default.
+
+    Written durably (fsync, renamed into place, the directory fsynced): without that
+    a power cut soon after the first start left an empty file, and the box then ran with an
+    empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
+    """
     path = settings.data_dir / "secret_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            with open(path, "x", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-    return path.read_text(encoding="ascii").strip()
+    text = path.read_text(encoding="ascii").strip() if path.exists() else ""
+    if not text:
+        text = secrets.token_urlsafe(48)
+        _create_durably(path, text)
+    return text
+
+
+def _create_durably(path: Path, text: str) -> None:
+    """Put `text` into `path` so that it is on disk before the name points at it."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)  # not link(): FAT and many FUSE filesystems have no hard links
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _install_hooks(app: Quart, box: Box) -> None:
@@ -195,6 +242,10 @@ def _install_hooks(app: Quart, box: Box) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
+        full = storage_full(exc, box.store.path)
+        if full is not None:  # one line, not a traceback per write, while the disk stays full
+            log.warning("%s %s refused: storage full", request.method, request.path)
+            return error_response(ApiError(507, "disk_full", str(full)))
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify({"error": {"code": "internal", "message": "internal error"}})
         response.status_code = 500

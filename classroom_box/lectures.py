@@ -10,9 +10,10 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from classroom_box.clock import Clock
 from classroom_box.events import EventLog
 from classroom_box.store import Store, Tx
-from classroom_box.validation import ApiError, from_iso, iso, utcnow
+from classroom_box.validation import ApiError, from_iso, iso
 
 DEFAULT_DURATION = 45
 
@@ -35,9 +36,12 @@ def not_found(what: str) -> ApiError:
 
 
 class Lectures:
-    def __init__(self, store: Store, log: EventLog) -> None:
+    def __init__(self, store: Store, log: EventLog, clock: Clock) -> None:
         self.store = store
         self.log = log
+        self.clock = clock
+        # Monotonic start of each lecture this process started: its span survives clock jumps.
+        self._mono_starts: dict[int, float] = {}
 
     async def _own_section(self, tx: Tx, teacher_id: int, class_id: int, section_id: int) -> None:
         row = await tx.one(
@@ -101,10 +105,13 @@ class Lectures:
             " topic_id, status, start_time, duration_minutes, schedule_id)"
             " VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?, ?)",
             (req["class_id"], req["section_id"], teacher_id, req["subject"], req["title"],
-             req.get("topic_id"), iso(utcnow()),
+             req.get("topic_id"), iso(self.clock.now()),
              req.get("duration_minutes") or DEFAULT_DURATION, schedule_id),
         )
         lecture = await self._lecture(tx, int(cur.lastrowid or 0))
+        began = self.clock.mono()
+        tx.after_commit.append(
+            lambda: self._mono_starts.__setitem__(lecture["session_id"], began))
         await self._emit(tx, teacher_id, "lecture_started", lecture,
                          ("session_id", "title", "subject", "start_time", "duration_minutes",
                           "schedule_id"), "lecture")
@@ -113,15 +120,21 @@ class Lectures:
     async def end(self, teacher_id: int, session_id: int, summary: str | None) -> dict[str, Any]:
         async with self.store.write() as tx:
             lecture = await self._live(tx, teacher_id, session_id)
+            began = from_iso(lecture["start_time"])
+            ended = began + self.clock.span(began, self._mono_starts.get(session_id))
             await tx.execute(
                 "UPDATE lecture_sessions SET status = 'ended', end_time = ?, summary = ?"
                 " WHERE id = ?",
-                (iso(utcnow()), summary or "", session_id),
+                (iso(ended), summary or "", session_id),
             )
+            tx.after_commit.append(lambda: self._forget_start(session_id))
             lecture = await self._lecture(tx, session_id)
             await self._emit(tx, teacher_id, "lecture_ended", lecture,
                              ("session_id", "end_time", "summary"), "lecture")
             return lecture
+
+    def _forget_start(self, session_id: int) -> None:
+        self._mono_starts.pop(session_id, None)
 
     async def _live(self, tx: Tx, teacher_id: int, session_id: int) -> dict[str, Any]:
         lecture = await self._own_row(tx, "lecture_sessions", LECTURE_COLUMNS, session_id,
@@ -153,7 +166,7 @@ class Lectures:
 
     async def schedule(self, teacher_id: int, req: dict[str, Any]) -> dict[str, Any]:
         when: datetime = req["scheduled_time"]
-        if when <= utcnow():
+        if when <= self.clock.now():
             raise ApiError(422, "invalid", "'scheduled_time' must be in the future")
         async with self.store.write() as tx:
             await self._own_section(tx, teacher_id, req["class_id"], req["section_id"])
@@ -161,7 +174,8 @@ class Lectures:
                 "INSERT INTO scheduled_lectures (class_id, section_id, teacher_id, subject, title,"
                 " scheduled_time, duration_minutes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (req["class_id"], req["section_id"], teacher_id, req["subject"], req["title"],
-                 iso(when), req.get("duration_minutes") or DEFAULT_DURATION, iso(utcnow())),
+                 iso(when), req.get("duration_minutes") or DEFAULT_DURATION,
+                 iso(self.clock.now())),
             )
             schedule = await self._schedule(tx, int(cur.lastrowid or 0))
             await self._emit(tx, teacher_id, "lecture_scheduled", schedule,
@@ -190,7 +204,9 @@ class Lectures:
         """The scheduler's action when a schedule is due: start it, or mark it missed.
 
         A schedule whose window (time + duration) has closed, or whose section is busy with
-        another live lecture, is marked `missed` and announced as `lecture_cancelled`.
+        another live lecture, is marked `missed` and announced as `lecture_cancelled`. "Closed"
+        is believed only on a settled clock: right after a jump it answers "unsettled" and the
+        scheduler asks again, so a bogus jump of a year does not miss every schedule for good.
         """
         async with self.store.write() as tx:
             row = await tx.one(
@@ -204,7 +220,9 @@ class Lectures:
             ends += timedelta(minutes=schedule["duration_minutes"])
             busy = await tx.one("SELECT 1 FROM lecture_sessions WHERE section_id = ?"
                                 " AND status = 'live'", (schedule["section_id"],))
-            if ends <= utcnow() or busy is not None:
+            if ends <= self.clock.now() and not self.clock.settled():
+                return "unsettled"
+            if ends <= self.clock.now() or busy is not None:
                 await self._close_schedule(tx, teacher_id, schedule_id, "missed")
                 return "missed"
             lecture = await self._start(tx, teacher_id, schedule, schedule_id=schedule_id)

@@ -24,6 +24,7 @@ STATUS_TEXT = {
          " cross-site request", 404: "No such object or join code",
     409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
     415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
+    507: "The box's storage is full (code disk_full): nothing was saved; retry once space is back",
 }
 QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY,
                                       "/api/questions": QUESTIONS_QUERY}
@@ -59,6 +60,7 @@ def _statuses(r: Route) -> list[int]:
         codes += [401, 403]
     if r.method == "POST":
         codes += [403, 413, 415, 422, 429] if r.body is not None else [403]
+        codes += [507]  # every POST writes
     if "<" in r.path or r.path.startswith("/api/lecture/") or r.path == "/api/join":
         codes += [404, 409, 422, 429]
     if r.path == "/api/auth/login":

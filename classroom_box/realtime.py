@@ -26,6 +26,7 @@ from classroom_box.auth import Principal, cookie_token, principal_for, token_has
 from classroom_box.classes import Classes
 from classroom_box.events import Event, EventLog, classroom_room, student_room, teacher_room
 from classroom_box.fanout import NAMESPACE, CatchUpCache, ClassroomManager
+from classroom_box.gcpolicy import QuietCollector
 from classroom_box.lectures import section_state
 from classroom_box.ratelimit import TokenBucket
 from classroom_box.store import Store, Tx
@@ -61,6 +62,7 @@ class SharedCatchUp:
     high_seq: int
     events: list[tuple[int, list[eio_packet.Packet]]]
     state: dict[str, Any]
+    room_highs: dict[str, int]  # each room's newest seq, for the client's gap check
 
 
 @dataclass
@@ -104,6 +106,9 @@ class Realtime:
         self.max_per_address = max_per_address
         self.cooldown: dict[str, float] = {}  # token hash -> monotonic time it may reconnect
         self._dispatcher: asyncio.Task[None] | None = None
+        self.fanning_out = False
+        self.collector = QuietCollector(busy=self.busy)
+        self._collecting: asyncio.Task[None] | None = None
         self.shared_parts: list[SharedPart] = [section_state]
         self.personal_parts: list[PersonalPart] = []
         self.on_live: list[Callable[[Conn], None]] = []  # a client finished catching up
@@ -116,8 +121,11 @@ class Realtime:
 
     async def start(self) -> None:
         self._dispatcher = asyncio.create_task(self._dispatch(), name="event-dispatcher")
+        self._collecting = asyncio.create_task(self.collector.run(), name="quiet-gc")
 
     async def stop(self) -> None:
+        if self._collecting:
+            self._collecting.cancel()
         if self._dispatcher:
             await self.queue.join()
             self._dispatcher.cancel()
@@ -134,12 +142,18 @@ class Realtime:
     async def _dispatch(self) -> None:
         while True:
             event = await self.queue.get()
+            self.fanning_out = True
             try:
                 await self.manager.fanout(event)
             except Exception:
                 log.exception("fan-out of seq %s failed", event.seq)
             finally:
+                self.fanning_out = False
                 self.queue.task_done()
+
+    def busy(self) -> bool:
+        """An event is being sent or waits to be: no time for a full GC pause."""
+        return self.fanning_out or not self.queue.empty()
 
     # --- connect, replay, state ------------------------------------------------------------
     def _register(self) -> None:
@@ -225,13 +239,15 @@ class Realtime:
                 shared = await self._shared_catch_up(tx, position, rooms, teacher_id, sections)
                 self.catch_ups.put(high, key, shared)
             own = (await self.events.since(tx, position, own_rooms, None)).events
+            own_highs = await self.events.room_highs(tx, own_rooms, None) if own_rooms else {}
             personal = [await part(tx, conn, shared.state) for part in self.personal_parts]
         encode = self.manager.encode
         events = shared.events + [(e.seq, encode(e.type, e.payload)) for e in own]
         packets = [p for _, encoded in sorted(events, key=lambda e: e[0]) for p in encoded]
         state = {k: v for part in personal for k, v in part.items()}
-        packets += encode("state_sync", {"seq": shared.high_seq, "recovered": shared.recovered,
-                                         **shared.state, **state})
+        packets += encode("state_sync", {
+            "seq": shared.high_seq, "recovered": shared.recovered,
+            "rooms": {**shared.room_highs, **own_highs}, **shared.state, **state})
         return high, packets
 
     async def _shared_catch_up(self, tx: Tx, position: int | None, rooms: list[str],
@@ -242,7 +258,8 @@ class Realtime:
         for part in self.shared_parts:
             state.update(await part(tx, sections))
         return SharedCatchUp(replay.recovered, replay.high_seq,
-                             [(e.seq, encode(e.type, e.payload)) for e in replay.events], state)
+                             [(e.seq, encode(e.type, e.payload)) for e in replay.events], state,
+                             await self.events.room_highs(tx, rooms, teacher_id))
 
     async def _drain(self, sid: str, covered: int) -> None:
         parked = self.manager.syncing.get(sid)
@@ -260,6 +277,7 @@ class Realtime:
             await asyncio.sleep(0.01)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self.collector.note_disconnect()
         self.manager.syncing.pop(sid, None)
         conn = self.conns.pop(sid, None)
         if conn is None:
