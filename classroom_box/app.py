@@ -109,7 +109,7 @@ class Box:
         while True:
             try:
                 removed = await self.events.prune(self.settings.replay_window * 3600)
-                await idempotency.prune(self.store, self.settings.replay_window * 3600)
+                await idempotency.prune(self.store)  # keys live as long as the events
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from typing import Any
 
 from classroom_box.store import Store, Tx
@@ -55,15 +54,22 @@ async def recall(tx: Tx, student_id: int, key: str, print_: str) -> dict[str, An
 async def remember(tx: Tx, student_id: int, key: str, print_: str,
                    response: dict[str, Any]) -> None:
     await tx.execute(
-        "INSERT INTO idempotency_keys (student_id, key, fingerprint, response, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (student_id, key, print_, json.dumps(response, separators=(",", ":")), time.time()),
+        "INSERT INTO idempotency_keys (student_id, key, fingerprint, response, created_seq)"
+        " VALUES (?, ?, ?, ?, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'),"
+        " 0))",
+        (student_id, key, print_, json.dumps(response, separators=(",", ":"))),
     )
 
 
-async def prune(store: Store, older_than_seconds: float) -> int:
-    """Forget keys older than the replay window: a client retries for at most that long."""
+async def prune(store: Store) -> int:
+    """Forget the keys stored before the oldest event the log still keeps.
+
+    A client retries for at most the replay window, and the event log already decides what is
+    older than that without trusting a jumping wall clock (events.py), so keys follow it: a key
+    stored before event `pruned_through` was logged is older than that pruned event.
+    """
     async with store.write() as tx:
-        cur = await tx.execute("DELETE FROM idempotency_keys WHERE created_at < ?",
-                               (time.time() - older_than_seconds,))
+        cur = await tx.execute(
+            "DELETE FROM idempotency_keys WHERE created_seq < COALESCE((SELECT CAST(value AS"
+            " INTEGER) FROM meta WHERE key = 'pruned_through'), 0)")
         return cur.rowcount

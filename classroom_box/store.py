@@ -134,10 +134,11 @@ MIGRATIONS: tuple[str, ...] = (
         key TEXT NOT NULL,
         fingerprint TEXT NOT NULL,
         response TEXT NOT NULL,
-        created_at REAL NOT NULL,
+        -- the newest event seq when the key was stored: keys are pruned with the event log
+        created_seq INTEGER NOT NULL,
         PRIMARY KEY (student_id, key)
     ) WITHOUT ROWID;
-    CREATE INDEX idempotency_age ON idempotency_keys(created_at);
+    CREATE INDEX idempotency_age ON idempotency_keys(created_seq);
     CREATE TABLE hands (
         student_id INTEGER PRIMARY KEY REFERENCES students(id),
         section_id INTEGER NOT NULL REFERENCES sections(id),

@@ -12,6 +12,7 @@ import pytest
 
 from classroom_box.auth import Principal
 from classroom_box.classes import Classes
+from classroom_box.clock import Clock
 from classroom_box.events import Event, EventLog
 from classroom_box.questions import Questions
 from classroom_box.store import Store
@@ -46,7 +47,7 @@ async def domain(tmp_path: Path) -> AsyncIterator[Domain]:
     store = Store(tmp_path / "box.db")
     await store.open()
     published: list[Event] = []
-    log = EventLog(store, publish=published.append)
+    log = EventLog(store, Clock(), publish=published.append)
     notified: list[tuple[str, int]] = []
     questions = Questions(store, log,
                           notify=lambda kind, ident: notified.append((kind, ident)))

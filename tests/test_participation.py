@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from classroom_box.clock import Clock
 from classroom_box.events import student_room
 from classroom_box.lectures import Lectures
 from classroom_box.participation import ASKS_PER_LECTURE, Participation
@@ -22,7 +23,7 @@ async def part(domain: Domain) -> AsyncIterator[Participation]:
 
 
 async def start_lecture(domain: Domain) -> int:
-    lecture = await Lectures(domain.store, domain.questions.log).start(domain.teacher_id, {
+    lecture = await Lectures(domain.store, domain.questions.log, Clock()).start(domain.teacher_id, {
         "class_id": domain.class_id, "section_id": domain.section_id, "subject": "M",
         "title": "T"})
     return int(lecture["session_id"])
@@ -71,7 +72,7 @@ async def test_pulse_needs_a_lecture_and_resets_with_the_next(domain: Domain,
         assert (await part.for_teacher(tx, domain.section_id))["pulse"] == {"got_it": 1,
                                                                             "lost": 1}
     await part.set_pulse(kim, None)
-    await Lectures(domain.store, domain.questions.log).end(domain.teacher_id, first, None)
+    await Lectures(domain.store, domain.questions.log, Clock()).end(domain.teacher_id, first, None)
     await start_lecture(domain)
     async with domain.store.read() as tx:
         assert (await part.for_teacher(tx, domain.section_id))["pulse"] == {"got_it": 0,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from classroom_box import results
+from classroom_box import idempotency, results
 from classroom_box.validation import ApiError
 from tests.domain_support import Domain
 
@@ -188,3 +188,15 @@ def test_csv_is_rfc_4180_and_defuses_formulas() -> None:
     lines = results.to_csv({"kind": "text", "options": [], "correct": None}, [
         {"student_id": 3, "name": "Bo", "value": "two\nlines", "answered_at": "t"}])
     assert lines.endswith('3,Bo,"two\nlines",t,\r\n')
+
+
+async def test_keys_are_pruned_with_the_event_log(domain: Domain) -> None:
+    q = await domain.ask()  # logs event 1
+    sam = await domain.student("Sam")
+    await domain.questions.answer(sam, q["question_id"], "key-00000001", 1)  # key at seq 1
+    await domain.questions.close(domain.teacher_id, q["question_id"])  # event 2
+    assert await idempotency.prune(domain.store) == 0  # nothing pruned from the log yet
+    async with domain.store.write() as tx:  # the log pruned through event 2
+        await tx.execute("INSERT INTO meta (key, value) VALUES ('pruned_through', '2')")
+    assert await idempotency.prune(domain.store) == 1
+    assert count_rows(domain.store.path, "SELECT COUNT(*) FROM idempotency_keys") == 0
