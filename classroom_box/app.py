@@ -28,11 +28,11 @@ from classroom_box.config import Settings
 from classroom_box.events import EventLog
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
+from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.participation import Participation
 from classroom_box.questions import Questions
-from classroom_box.ratelimit import FailureThrottle, KeyedBuckets
+from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.realtime_answers import AnswerBack
 from classroom_box.scheduler import Scheduler
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
 CLOCK_EVERY = 1.0
+UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
 
 
 @dataclass
@@ -58,6 +59,18 @@ class SetupToken:
 
     def consume(self) -> None:
         self.value = None
+
+    def take(self, token: str) -> str | None:
+        """Check and consume in one step (no await between): of concurrent requests with the
+        right token exactly one gets it (issue 15: five created five teachers). Returns the
+        token for `give_back` if creating the teacher then fails."""
+        if not self.check(token):
+            return None
+        taken, self.value = self.value, None
+        return taken
+
+    def give_back(self, taken: str) -> None:
+        self.value = taken
 
 
 @dataclass
@@ -78,9 +91,12 @@ class Box:
     # per student, shared by answers, hands, pulses and asks, over HTTP and sockets alike
     student_limiter: KeyedBuckets
     setup: SetupToken = field(default_factory=SetupToken)
-    login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
+    # New students per address: a class behind one NAT joins at once (burst 40), then one
+    # every 6 s; a join flood filled the database at ~600 MB/hour from one laptop (issue 15).
+    join_rate: KeyedBuckets = field(default_factory=lambda: KeyedBuckets(rate=1 / 6, burst=40))
     _pruner: asyncio.Task[None] | None = None
     _clock_watch: asyncio.Task[None] | None = None
 
@@ -113,6 +129,12 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
+                # A wall clock that just jumped a year ahead would make every new student look
+                # a day old: only trust it once settled (clock.py).
+                gone = (await self.classes.remove_unconnected(UNCONNECTED_STUDENT_TTL)
+                        if self.clock.settled() else 0)
+                if gone:
+                    log.info("removed %d students who joined but never connected", gone)
             except Exception as exc:
                 if storage_full(exc, self.store.path) is None:
                     log.exception("pruning the event log failed")
@@ -145,8 +167,12 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
                         max_per_address=settings.max_connections_per_address)
     events.publish = realtime.publish
     limiter = KeyedBuckets(rate=2, burst=10)
-    questions = Questions(store, events, limiter.take)
-    participation = Participation(store, events, limiter.take)
+
+    def allow(student_id: int) -> bool:
+        return limiter.take(f"student:{student_id}")
+
+    questions = Questions(store, events, allow)
+    participation = Participation(store, events, allow)
     answerback = AnswerBack(realtime, questions, participation)
     questions.notify = participation.notify = answerback.notify
     return Box(settings, store, events, lectures, classes, realtime,
@@ -162,7 +188,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     box = build_box(settings, sio, manager)
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
-                      JSON_SORT_KEYS=False)
+                      BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
     app.register_blueprint(install_routes())
     app.register_blueprint(pages)

@@ -101,7 +101,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_teacher_seq ON events(teacher_id, seq);
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
-    # Students answer back (issue 13): questions and answers, hands, pulse, asks, and the
+    # 2: `teacher unlock`/`passwd` bump `unlocks`; the running box then forgets that account's
+    # failed logins. `seen_at`: when a student first connected (never: removed after a day).
+    """
+    ALTER TABLE users ADD COLUMN unlocks INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE students ADD COLUMN seen_at TEXT;
+    """,
+    # 3: students answer back (issue 13): questions and answers, hands, pulse, asks, and the
     # Idempotency-Key records that make a retried answer or ask count once.
     """
     CREATE TABLE questions (

@@ -236,3 +236,16 @@ async def test_csv_export(box: RunningBox) -> None:
     assert rows[1][:3] == [str(ls.students[0].id), "S0", 'seven, "7"'] and rows[1][4] == ""
     listed = await ls.students[1].get("/api/questions", section_id=ls.section["section_id"])
     assert [x["question_id"] for x in listed.json()["questions"]] == [q["question_id"]]
+
+
+async def test_a_student_who_only_answered_over_http_is_kept(box: RunningBox) -> None:
+    """Never-connected students are removed after a day, but not one whose answer counts."""
+    ls = await lesson(box)
+    q = await ls.question()
+    sam, kim = ls.students
+    assert (await answer(sam, q["question_id"], 1, "key-http-0001")).status_code == 201
+    removed = await box.box.classes.remove_unconnected(-60)  # everyone is "older" than that
+    assert removed == 1  # Kim, who did nothing
+    results = await ls.teacher.get(f"/api/questions/{q['question_id']}/results")
+    assert [a["student_id"] for a in results.json()["results"]["answers"]] == [sam.id]
+    assert (await kim.get("/api/me")).status_code == 401
