@@ -31,7 +31,7 @@ class Domain:
 
     async def student(self, name: str, section_id: int | None = None) -> Principal:
         section = section_id or self.section_id
-        student_id = await Classes(self.store, str).add_student(section, name)
+        student_id, _ = await Classes(self.store, str).add_student(section, name, 1000)
         return Principal("student", student_id, name, "h" * 64, self.class_id, section)
 
     async def ask(self, kind: str = "single", **extra: Any) -> dict[str, Any]:
