@@ -24,6 +24,7 @@ from typing import Any
 import socketio
 from engineio import exceptions, payload
 from engineio.async_socket import AsyncSocket
+from socketio import packet as sio_packet
 
 from classroom_box.ratelimit import FailureThrottle, is_box_itself
 
@@ -157,7 +158,11 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
             await self.eio.disconnect(eio_sid)
             return None
         try:
-            self.packet_class(encoded_packet=data)
+            pkt = self.packet_class(encoded_packet=data)
+            if pkt.packet_type == sio_packet.EVENT and not _names_an_event(pkt.data):
+                # python-socketio looks the name up in a dict: a list or object as the name
+                # raised "unhashable type" inside its dispatcher (found by tests/test_fuzz.py).
+                raise TypeError("event name is not a string")
         except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
             log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,
                         type(exc).__name__)
@@ -215,6 +220,11 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
             log.info("closing %s: not authenticated within %.0f s", eio_sid, AUTH_DEADLINE)
             self._settle(eio_sid)
             self.start_background_task(self.eio.disconnect, eio_sid)
+
+
+def _names_an_event(data: Any) -> bool:
+    """An EVENT packet's data must be [name, *args] with a string name."""
+    return isinstance(data, list) and bool(data) and isinstance(data[0], str)
 
 
 def peer_address(environ: dict[str, Any]) -> str:
