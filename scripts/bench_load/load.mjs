@@ -360,7 +360,8 @@ async function joins() {
 /**
  * Answers (box only): every student answers one question within answers_window_s, half over the
  * socket (`answer` with ack), half over HTTP (Idempotency-Key). Meanwhile the teacher sends a
- * progress update every 50 ms, whose fan-out latency is the "during the storm" figure, and a
+ * progress update every interval_s (as in the quiet fan-out), whose fan-out latency is the
+ * "during the storm" figure, and a
  * teacher socket records when `answer_tally` reaches N.
  */
 async function answers() {
@@ -381,7 +382,8 @@ async function answers() {
   });
   await new Promise((resolve) => teacher.once("state_sync", resolve));
 
-  const probeEvery = 50;
+  // the probe runs at the quiet fan-out's rate (interval_s), so "during" compares with "quiet"
+  const probeEvery = config.interval_s * 1000;
   const probes = Math.ceil(windowMs / probeEvery) + 4;
   const probeSent = new Float64Array(probes).fill(NaN);
   const probeLatency = [];
