@@ -324,6 +324,7 @@ async function joins() {
     const response = await fetch(joinUrl, {
       method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ join_code: config.join_code, name: `joiner ${i}` }),
+      signal: AbortSignal.timeout(60000), // a stuck join is counted as failed, not waited for
     });
     const body = await response.json();
     if (!response.ok) throw new Error(`join ${response.status}: ${JSON.stringify(body)}`);
@@ -332,8 +333,15 @@ async function joins() {
     });
     sockets.push(socket);
     await new Promise((resolve, reject) => {
-      socket.once("state_sync", resolve);
-      socket.once("connect_error", reject);
+      const timer = setTimeout(() => reject(new Error("no state_sync within 60 s")), 60000);
+      socket.once("state_sync", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once("connect_error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
     });
   };
   const meter = startMeter();
