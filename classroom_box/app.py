@@ -1,4 +1,6 @@
 """How it is wired: `create_app(settings)` builds a fresh box (Quart + Socket.IO) with no globals.
+It owns the wiring and the lifespan, and must never hold a module-level app, server or box (every
+test gets a fresh one) nor logic that belongs to a layer.
 
 Start-up and shutdown live in Quart's `before_serving`/`after_serving`, which `socketio.ASGIApp`
 forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that reason).
@@ -18,59 +20,39 @@ import socketio
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-# api_answers and openapi register their routes in ROUTES on import
-from classroom_box import api_answers, idempotency, openapi  # noqa: F401
-from classroom_box.api import error_response, install_routes
-from classroom_box.auth import shift_token_times
-from classroom_box.classes import Classes
-from classroom_box.clock import Clock
 from classroom_box.config import Settings
-from classroom_box.events import EventLog
-from classroom_box.fanout import ClassroomManager
-from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
-from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.participation import Participation
-from classroom_box.questions import Questions
-from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
-from classroom_box.realtime import Realtime
-from classroom_box.realtime_answers import AnswerBack
-from classroom_box.scheduler import Scheduler
-from classroom_box.store import Store, storage_full
-from classroom_box.transport import ClassroomServer
-from classroom_box.urls import join_url_maker
-from classroom_box.validation import ApiError
+from classroom_box.domain import idempotency
+from classroom_box.domain.accounts import SetupToken
+from classroom_box.domain.auth import shift_token_times
+from classroom_box.domain.classes import Classes
+from classroom_box.domain.clock import Clock
+from classroom_box.domain.events import EventLog
+from classroom_box.domain.lectures import Lectures, section_state
+from classroom_box.domain.participation import Participation
+from classroom_box.domain.questions import Questions
+from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
+from classroom_box.domain.scheduler import Scheduler
+from classroom_box.domain.store import Store, storage_full
+from classroom_box.domain.validation import ApiError
+from classroom_box.live.answers import AnswerBack
+from classroom_box.live.dispatch import Dispatcher
+from classroom_box.live.fanout import ClassroomManager
+from classroom_box.live.realtime import Realtime
+from classroom_box.live.transport import ClassroomServer
+from classroom_box.web.api import API_ROUTES, blueprint, error_response
+from classroom_box.web.api_answers import ANSWER_ROUTES
+from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
+from classroom_box.web.openapi import with_openapi
+from classroom_box.web.pages import SECURITY_HEADERS, pages, static_dir
+from classroom_box.web.urls import join_url_maker
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
+# every HTTP route the box serves: the API, students answering back, /openapi.json
+ROUTES = with_openapi([*API_ROUTES, *ANSWER_ROUTES])
 CLOCK_EVERY = 1.0
 UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
-
-
-@dataclass
-class SetupToken:
-    """The one-time link for creating the first teacher; forgotten once used."""
-
-    value: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
-
-    def check(self, token: str) -> bool:
-        return self.value is not None and secrets.compare_digest(self.value, token)
-
-    def consume(self) -> None:
-        self.value = None
-
-    def take(self, token: str) -> str | None:
-        """Check and consume in one step (no await between): of concurrent requests with the
-        right token exactly one gets it (issue 15: five created five teachers). Returns the
-        token for `give_back` if creating the teacher then fails."""
-        if not self.check(token):
-            return None
-        taken, self.value = self.value, None
-        return taken
-
-    def give_back(self, taken: str) -> None:
-        self.value = taken
 
 
 @dataclass
@@ -127,7 +109,7 @@ class Box:
                 removed = await self.events.prune(self.settings.replay_window * 3600)
                 await idempotency.prune(self.store)  # keys live as long as the events
                 if removed:
-                    self.realtime.catch_ups.clear()  # cached replays may predate the prune
+                    self.realtime.catchup.cache.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
                 # A wall clock that just jumped a year ahead would make every new student look
                 # a day old: only trust it once settled (clock.py).
@@ -148,24 +130,25 @@ class Box:
             self.clock.observe()
             shift = self.clock.take_shift()
             if shift:
-                log.warning("wall clock jumped by %+.0f s; teacher sessions re-anchored", shift)
+                log.warning("wall clock jumped by %+.0f s; teacher logins re-anchored", shift)
                 try:
                     await shift_token_times(self.store, shift)
                 except Exception as exc:  # e.g. disk full: try again next round
-                    log.warning("re-anchoring teacher sessions failed (%s); will retry", exc)
+                    log.warning("re-anchoring teacher logins failed (%s); will retry", exc)
                     self.clock.pending_shift += shift
             await asyncio.sleep(CLOCK_EVERY)
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
+    """The dispatcher comes first, so the event log is built with its publisher, once."""
+    dispatcher = Dispatcher()
     store = Store(settings.db_path)
     clock = Clock(settings.clock_settle)
-    events = EventLog(store, clock)
+    events = EventLog(store, clock, publish=dispatcher.publish)
     lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
-    realtime = Realtime(store, events, classes, sio, manager,
+    realtime = Realtime(store, events, classes, sio, manager, dispatcher,
                         max_per_address=settings.max_connections_per_address)
-    events.publish = realtime.publish
     limiter = KeyedBuckets(rate=2, burst=10)
 
     def allow(student_id: int) -> bool:
@@ -173,7 +156,7 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
 
     questions = Questions(store, events, allow)
     participation = Participation(store, events, allow)
-    answerback = AnswerBack(realtime, questions, participation)
+    answerback = AnswerBack(realtime, store, classes, questions, participation)
     questions.notify = participation.notify = answerback.notify
     return Box(settings, store, events, lectures, classes, realtime,
                Scheduler(lectures, clock), clock, questions, participation, answerback, limiter)
@@ -190,7 +173,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
                       BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
-    app.register_blueprint(install_routes())
+    app.register_blueprint(blueprint(ROUTES))
     app.register_blueprint(pages)
     _install_hooks(app, box)
     asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),
@@ -205,7 +188,7 @@ def settings_secret(settings: Settings) -> str:
 
     Written durably (fsync, renamed into place, the directory fsynced): without that
     a power cut soon after the first start left an empty file, and the box then ran with an
-    empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
+    empty secret for good (found by tests/e2e/test_power_cut.py). An empty file is replaced.
     """
     path = settings.data_dir / "secret_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)

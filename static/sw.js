@@ -20,6 +20,8 @@ const ASSETS = [
   "/static/js/api.js",
   "/static/js/ui.js",
   "/static/js/stream.js",
+  "/static/js/stream-state.js",
+  "/static/js/event_types.js",
   "/static/js/answers-state.js",
   "/static/js/outbox.js",
   "/static/js/patch-list.js",

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from classroom_box.auth import Principal
-from classroom_box.classes import Classes
-from classroom_box.clock import Clock
-from classroom_box.events import Event, EventLog
-from classroom_box.questions import Questions
-from classroom_box.store import Store
+from classroom_box.domain.auth import Principal
+from classroom_box.domain.classes import Classes
+from classroom_box.domain.clock import Clock
+from classroom_box.domain.events import Event, EventLog
+from classroom_box.domain.questions import Questions
+from classroom_box.domain.store import Store
 
 
 @dataclass

@@ -1,20 +1,11 @@
 /**
  * answers-state.js — how the answer-back events change the state the pages keep (stream.js).
  *
- * Why separate: stream.js owns ordering and storage; this file only says what `question_opened`,
- * `hand_update` and friends mean for the state, for both pages (students keep `questions`, `hand`,
+ * Why separate: stream.js and stream-state.js own ordering and storage (the event names come
+ * from event_types.js); this file only says what `question_opened`, `hand_update` and friends
+ * mean for the state, for both pages (students keep `questions`, `hand`,
  * `pulse`, `my_answers`; teachers keep `participation`, one entry per section).
  */
-
-/** Seq'd events of students answering back (see docs/api.md). */
-export const ANSWER_EVENTS = Object.freeze([
-  "question_opened",
-  "question_closed",
-  "results_revealed",
-  "hand_update",
-  "ask_received",
-  "ask_done",
-]);
 
 /** Copy the answer-back parts of a state_sync / stored record into a normalised state. */
 export function keepAnswerState(src, out) {
