@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from tests.test_bench_smoke import run_bench
+from tests.e2e.test_bench_smoke import run_bench
 
 pytestmark = [
     pytest.mark.slow,
