@@ -2,10 +2,11 @@
 what `state_sync` adds.
 
 Each socket handler validates, then calls the same domain method as the HTTP route, and acks
-with what the HTTP body would say; it never decides anything the domain decides. The teacher's `answer_tally` and `pulse_update` carry no seq:
-they are derived from stored rows, sent at most four times a second per question (or section),
-and the last one is read after the last change, so it is exact; after a reconnect `state_sync`
-carries the exact figures, followed by a fresh tally.
+with what the HTTP body would say; it never decides anything the domain decides. The teacher's
+`answer_tally` and `pulse_update` carry no seq: they are derived from stored rows, sent at most
+four times a second per question (or section), and the last one is read after the last change,
+so it is exact; after a reconnect `state_sync` carries the exact figures, followed by a fresh
+tally.
 """
 
 from __future__ import annotations
