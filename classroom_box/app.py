@@ -21,21 +21,26 @@ from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from classroom_box.config import Settings
+from classroom_box.domain import idempotency
 from classroom_box.domain.accounts import SetupToken
 from classroom_box.domain.auth import shift_token_times
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.clock import Clock
 from classroom_box.domain.events import EventLog
 from classroom_box.domain.lectures import Lectures, section_state
+from classroom_box.domain.participation import Participation
+from classroom_box.domain.questions import Questions
 from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
 from classroom_box.domain.scheduler import Scheduler
 from classroom_box.domain.store import Store, storage_full
 from classroom_box.domain.validation import ApiError
+from classroom_box.live.answers import AnswerBack
 from classroom_box.live.dispatch import Dispatcher
 from classroom_box.live.fanout import ClassroomManager
 from classroom_box.live.realtime import Realtime
 from classroom_box.live.transport import ClassroomServer
 from classroom_box.web.api import API_ROUTES, blueprint, error_response
+from classroom_box.web.api_answers import ANSWER_ROUTES
 from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.web.openapi import with_openapi
 from classroom_box.web.pages import SECURITY_HEADERS, pages, static_dir
@@ -44,7 +49,8 @@ from classroom_box.web.urls import join_url_maker
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
-ROUTES = with_openapi(API_ROUTES)  # every HTTP route the box serves, /openapi.json included
+# every HTTP route the box serves: the API, students answering back, /openapi.json
+ROUTES = with_openapi([*API_ROUTES, *ANSWER_ROUTES])
 CLOCK_EVERY = 1.0
 UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
 
@@ -61,6 +67,11 @@ class Box:
     realtime: Realtime
     scheduler: Scheduler
     clock: Clock
+    questions: Questions
+    participation: Participation
+    answerback: AnswerBack
+    # per student, shared by answers, hands, pulses and asks, over HTTP and sockets alike
+    student_limiter: KeyedBuckets
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
@@ -89,12 +100,14 @@ class Box:
                 task.cancel()
         await self.scheduler.stop()
         await self.realtime.stop()
+        await self.answerback.stop()
         await self.store.close()
 
     async def _prune_forever(self) -> None:
         while True:
             try:
                 removed = await self.events.prune(self.settings.replay_window * 3600)
+                await idempotency.prune(self.store)  # keys live as long as the events
                 if removed:
                     self.realtime.catchup.cache.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
@@ -136,8 +149,17 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     classes = Classes(store, join_url_maker(settings))
     realtime = Realtime(store, events, classes, sio, manager, dispatcher,
                         max_per_address=settings.max_connections_per_address)
+    limiter = KeyedBuckets(rate=2, burst=10)
+
+    def allow(student_id: int) -> bool:
+        return limiter.take(f"student:{student_id}")
+
+    questions = Questions(store, events, allow)
+    participation = Participation(store, events, allow)
+    answerback = AnswerBack(realtime, store, classes, questions, participation)
+    questions.notify = participation.notify = answerback.notify
     return Box(settings, store, events, lectures, classes, realtime,
-               Scheduler(lectures, clock), clock)
+               Scheduler(lectures, clock), clock, questions, participation, answerback, limiter)
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:

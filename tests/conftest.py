@@ -7,6 +7,8 @@ import pytest
 
 from tests.helpers import RunningBox, running_box
 
+pytest_plugins = ["tests.domain_support"]  # the `domain` fixture: Store + EventLog, no server
+
 
 @pytest.fixture
 async def box(tmp_path: Path) -> AsyncIterator[RunningBox]:

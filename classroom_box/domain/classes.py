@@ -138,7 +138,13 @@ class Classes:
         """Students who joined more than `older_than` seconds ago and never connected: a join
         flood's rows, or a phone that never came back. Their tokens go with them."""
         cutoff = iso(utcnow() - timedelta(seconds=older_than))
-        stale = "SELECT id FROM students WHERE seen_at IS NULL AND created_at < ?"
+        # A student who answered, asked, raised a hand or gave a pulse (over HTTP only, say) has
+        # been seen: those rows are part of the class's record and must not vanish with them.
+        stale = ("SELECT id FROM students WHERE seen_at IS NULL AND created_at < ?"
+                 " AND id NOT IN (SELECT student_id FROM answers)"
+                 " AND id NOT IN (SELECT student_id FROM asks)"
+                 " AND id NOT IN (SELECT student_id FROM hands)"
+                 " AND id NOT IN (SELECT student_id FROM pulses)")
         async with self.store.write() as tx:
             await tx.execute(f"DELETE FROM tokens WHERE kind = 'student' AND subject_id IN"
                              f" ({stale})", (cutoff,))

@@ -18,6 +18,13 @@ EVENT_TYPES: tuple[str, ...] = (
     "lecture_cancelled",
     "lecture_duration_update",
     "lecture_progress_update",
+    # students answer back: to the section, and (room = the student's own) to one student
+    "question_opened",
+    "question_closed",
+    "results_revealed",
+    "hand_update",
+    "ask_received",
+    "ask_done",
 )
 
 # The lecture object (a row of lecture_sessions; its id goes out as `session_id`).

@@ -28,6 +28,11 @@ def teacher_room(user_id: int) -> str:
     return f"teacher:{user_id}"
 
 
+def student_room(student_id: int) -> str:
+    """One student's own room: events about them (hand, asks) reach them and their teacher."""
+    return f"student:{student_id}"
+
+
 @dataclass(frozen=True)
 class Event:
     seq: int
@@ -67,10 +72,11 @@ class EventLog:
 
     async def append(
         self, tx: Tx, *, class_id: int, section_id: int, teacher_id: int, type: str,
-        payload: dict[str, Any],
+        payload: dict[str, Any], room: str | None = None,
     ) -> Event:
+        """`room` defaults to the section's; a student's own room keeps an event private."""
         assert type in EVENT_TYPES, type
-        room = classroom_room(class_id, section_id)
+        room = room or classroom_room(class_id, section_id)
         # The room's previous seq, read under the write lock: a client that holds less for this
         # room knows it missed an event (seq is box-wide, so its own gaps say nothing).
         prev = await tx.one("SELECT MAX(seq) FROM events WHERE room = ?", (room,))

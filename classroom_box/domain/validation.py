@@ -37,13 +37,17 @@ def invalid(message: str) -> ApiError:
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "str", "name", "int", "id", "time", "code", "str_list"
+    kind: str  # "str", "name", "int", "id", "time", "code", "str_list", "int_list", "bool",
+    #            "choice", "any"
     required: bool = True
     max_len: int = 200
     min: int | None = None
     max: int | None = None
+    choices: tuple[str, ...] = ()
 
     def json_schema(self) -> dict[str, Any]:
+        if self.kind in LOOSE_KINDS:
+            return LOOSE_KINDS[self.kind](self)
         if self.kind in ("str", "name"):
             return {"type": "string", "minLength": 1 if self.required else 0,
                     "maxLength": self.max_len}
@@ -88,6 +92,8 @@ def validate(data: object, schema: Schema) -> dict[str, Any]:
 
 
 def _check(name: str, value: object, rule: Field) -> Any:
+    if rule.kind in LOOSE_CHECKS:
+        return LOOSE_CHECKS[rule.kind](name, value, rule)
     if rule.kind in ("int", "id"):
         return _check_int(name, value, rule)
     if rule.kind == "str_list":
@@ -168,3 +174,40 @@ def iso(moment: datetime) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# --- kinds added for answers, hands and pulses (issue 13) ------------------------------------
+def _check_bool(name: str, value: object, rule: Field) -> bool:
+    if type(value) is not bool:
+        raise invalid(f"'{name}' must be true or false")
+    return value
+
+
+def _check_choice(name: str, value: object, rule: Field) -> str:
+    if not isinstance(value, str) or value not in rule.choices:
+        raise invalid(f"'{name}' must be one of {', '.join(rule.choices)}")
+    return value
+
+
+def _check_int_list(name: str, value: object, rule: Field) -> list[int]:
+    """Distinct integers (e.g. option indices), in the order given."""
+    if not isinstance(value, list) or not value or len(value) > (rule.max or 20):
+        raise invalid(f"'{name}' must be a list of 1 to {rule.max or 20} integers")
+    items = [_check_int(name, item, Field("int", min=rule.min)) for item in value]
+    if len(set(items)) != len(items):
+        raise invalid(f"'{name}' has duplicates")
+    return items
+
+
+LOOSE_CHECKS: dict[str, Any] = {
+    "bool": _check_bool, "choice": _check_choice, "int_list": _check_int_list,
+    # "any": the domain checks it against the object it is about (e.g. an answer's question)
+    "any": lambda name, value, rule: value,
+}
+LOOSE_KINDS: dict[str, Any] = {
+    "bool": lambda f: {"type": "boolean"},
+    "choice": lambda f: {"enum": [*f.choices, *([] if f.required else [None])]},
+    "int_list": lambda f: {"type": "array", "minItems": 1, "maxItems": f.max or 20,
+                           "uniqueItems": True, "items": {"type": "integer", "minimum": 0}},
+    "any": lambda f: {},
+}

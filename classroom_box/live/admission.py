@@ -16,7 +16,7 @@ from socketio.exceptions import ConnectionRefusedError
 
 from classroom_box.domain.auth import Principal, cookie_token, principal_for
 from classroom_box.domain.classes import Classes
-from classroom_box.domain.events import classroom_room, teacher_room
+from classroom_box.domain.events import classroom_room, student_room, teacher_room
 from classroom_box.domain.ratelimit import KeyedBuckets, TokenBucket, is_box_itself
 from classroom_box.domain.store import Store
 from classroom_box.live.conn import Conn
@@ -66,5 +66,6 @@ def rooms_for(principal: Principal) -> set[str]:
     if principal.kind == "teacher":
         return {teacher_room(principal.id)}
     assert principal.class_id is not None and principal.section_id is not None
-    return {classroom_room(principal.class_id, principal.section_id)}
+    # the student's own room carries what is theirs alone (hand, asks) to them and the teacher
+    return {classroom_room(principal.class_id, principal.section_id), student_room(principal.id)}
 

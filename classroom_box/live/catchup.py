@@ -10,13 +10,17 @@ exactly once, in seq order, and nothing overtakes the replay. This module must n
 event to a syncing socket, and never keep a buffer after its socket left (`end`).
 
 Students of one section reconnecting together (a class whose Wi-Fi came back) ask for the same
-catch-up: it is read and encoded once per newest seq (`CatchUpCache`), not once per student.
+catch-up: it is read and encoded once per newest seq (`CatchUpCache`), not once per student. Only
+what is a client's own (a student's own room, their answers, hand and pulse; a teacher's tallies)
+is read for each, in the same snapshot (`personal_parts`); other modules add to `state_sync`
+through `shared_parts` / `personal_parts` and learn when a client went live (`on_live`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from engineio import packet as eio_packet
@@ -24,11 +28,26 @@ from engineio import packet as eio_packet
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.events import Event, EventLog
 from classroom_box.domain.lectures import section_state
-from classroom_box.domain.store import Store
+from classroom_box.domain.store import Store, Tx
 from classroom_box.live.conn import Conn
 from classroom_box.live.fanout import NAMESPACE, ClassroomManager
 
 Packets = list[eio_packet.Packet]
+# What other modules add to state_sync: parts shared by everyone asking for the same sections
+# (cached with the replay), and parts of one connection's own (never cached).
+SharedPart = Callable[[Tx, list[int]], Awaitable[dict[str, Any]]]
+PersonalPart = Callable[[Tx, Conn, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class SharedCatchUp:
+    """A catch-up as shared by the clients that asked for the same rooms and sections."""
+
+    recovered: bool
+    high_seq: int
+    events: list[tuple[int, Packets]]
+    state: dict[str, Any]
+    room_highs: dict[str, int]  # each room's newest seq, for the client's gap check
 
 
 class CatchUpCache:
@@ -41,9 +60,9 @@ class CatchUpCache:
     def __init__(self, limit: int = 256) -> None:
         self.high = -1
         self.limit = limit
-        self.entries: dict[tuple[Any, ...], Packets] = {}
+        self.entries: dict[tuple[Any, ...], SharedCatchUp] = {}
 
-    def get(self, high: int, key: tuple[Any, ...]) -> Packets | None:
+    def get(self, high: int, key: tuple[Any, ...]) -> SharedCatchUp | None:
         if high != self.high:
             self.high, self.entries = high, {}
         return self.entries.get(key)
@@ -51,9 +70,9 @@ class CatchUpCache:
     def clear(self) -> None:
         self.high, self.entries = -1, {}
 
-    def put(self, high: int, key: tuple[Any, ...], packets: Packets) -> None:
+    def put(self, high: int, key: tuple[Any, ...], entry: SharedCatchUp) -> None:
         if high == self.high and len(self.entries) < self.limit:
-            self.entries[key] = packets
+            self.entries[key] = entry
 
 
 class CatchUp:
@@ -62,6 +81,9 @@ class CatchUp:
         self.store, self.events, self.classes, self.manager = store, events, classes, manager
         self.parked: dict[str, list[Event]] = {}  # sid -> live events held while it syncs
         self.cache = CatchUpCache()
+        self.shared_parts: list[SharedPart] = [section_state]
+        self.personal_parts: list[PersonalPart] = []
+        self.on_live: list[Callable[[Conn], None]] = []  # a client finished catching up
 
     def begin(self, sid: str) -> None:
         """Call before the socket enters its first room: nothing can slip past."""
@@ -88,6 +110,8 @@ class CatchUp:
             high, packets = await self._packets(conn, last_seq)
             await self.manager.send_packets(sid, packets)
             await self._drain(sid, high)
+            for hook in self.on_live:
+                hook(conn)
         finally:
             self.end(sid)
 
@@ -96,21 +120,37 @@ class CatchUp:
         teacher_id = conn.teacher_id
         sections = await self._sections_of(conn)
         position = last_seq if type(last_seq) is int else None
-        key = (tuple(sorted(conn.rooms)), teacher_id, position, tuple(sections))
+        own_rooms = [r for r in conn.rooms if r.startswith("student:")]
+        rooms = sorted(conn.rooms.difference(own_rooms))
+        key = (tuple(rooms), teacher_id, position, tuple(sections))
         async with self.store.read() as tx:  # one snapshot for replay and state
             high = await self.events.high_seq(tx)
-            cached = self.cache.get(high, key)
-            if cached is not None:
-                return high, cached
-            replay = await self.events.since(tx, position, list(key[0]), teacher_id)
-            state = await section_state(tx, sections)
-            rooms = await self.events.room_highs(tx, list(key[0]), teacher_id)
+            shared = self.cache.get(high, key)
+            if shared is None:
+                shared = await self._shared(tx, position, rooms, teacher_id, sections)
+                self.cache.put(high, key, shared)
+            own = (await self.events.since(tx, position, own_rooms, None)).events
+            own_highs = await self.events.room_highs(tx, own_rooms, None) if own_rooms else {}
+            personal = [await part(tx, conn, shared.state) for part in self.personal_parts]
         encode = self.manager.encode
-        packets = [p for event in replay.events for p in encode(event.type, event.payload)]
-        packets += encode("state_sync", {"seq": replay.high_seq, "recovered": replay.recovered,
-                                         "rooms": rooms, **state})
-        self.cache.put(high, key, packets)
+        events = shared.events + [(e.seq, encode(e.type, e.payload)) for e in own]
+        packets = [p for _, encoded in sorted(events, key=lambda e: e[0]) for p in encoded]
+        state = {k: v for part in personal for k, v in part.items()}
+        packets += encode("state_sync", {
+            "seq": shared.high_seq, "recovered": shared.recovered,
+            "rooms": {**shared.room_highs, **own_highs}, **shared.state, **state})
         return high, packets
+
+    async def _shared(self, tx: Tx, position: int | None, rooms: list[str],
+                      teacher_id: int | None, sections: list[int]) -> SharedCatchUp:
+        replay = await self.events.since(tx, position, rooms, teacher_id)
+        encode = self.manager.encode
+        state: dict[str, Any] = {}
+        for part in self.shared_parts:
+            state.update(await part(tx, sections))
+        return SharedCatchUp(replay.recovered, replay.high_seq,
+                             [(e.seq, encode(e.type, e.payload)) for e in replay.events], state,
+                             await self.events.room_highs(tx, rooms, teacher_id))
 
     async def _sections_of(self, conn: Conn) -> list[int]:
         if conn.teacher_id is not None:

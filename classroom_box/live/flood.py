@@ -35,25 +35,34 @@ class FloodControl:
         """Whether this login flooded recently and must wait before reconnecting."""
         return isinstance(token, str) and self.cooldown.get(token_hash(token), 0) > time.monotonic()
 
-    def guarded(self, name: str, handler: Handler) -> Callable[..., Awaitable[Ack]]:
-        """Rate-limit, then run; any ApiError becomes a negative ack, never a crash."""
+    def guarded(self, name: str, handler: Handler,
+                structured: bool = False) -> Callable[..., Awaitable[Ack]]:
+        """Rate-limit, then run; any ApiError becomes a negative ack, never a crash.
+
+        `structured`: errors as `{code, message}` like HTTP bodies (the answer-back events),
+        instead of the message alone.
+        """
+
+        def refuse(code: str, message: str) -> Ack:
+            return {"ok": False,
+                    "error": {"code": code, "message": message} if structured else message}
 
         async def run(sid: str, *args: Any) -> Ack:
             data = args[0] if args else None  # extra arguments from a hostile client are ignored
             conn = self.conns.get(sid)
             if conn is None:
-                return {"ok": False, "error": "not connected"}
+                return refuse("not_connected", "not connected")
             if not conn.bucket.take(time.monotonic()):
                 conn.strikes += 1
                 if conn.strikes > FLOOD_STRIKES:
                     log.warning("disconnecting %s (%s): event flood", sid, conn.address)
                     self._cool_down(conn.principal.token_hash)
                     await self.sio.disconnect(sid)
-                return {"ok": False, "error": "rate limited: slow down"}
+                return refuse("throttled", "rate limited: slow down")
             try:
                 return await handler(conn, sid, data)
             except ApiError as exc:
-                return {"ok": False, "error": exc.message}
+                return refuse(exc.code, exc.message)
 
         run.__name__ = name
         return run

@@ -16,6 +16,7 @@ from classroom_box import __version__
 from classroom_box.domain.auth import COOKIE_NAME, Principal
 from classroom_box.domain.validation import json_schema
 from classroom_box.web.api import LECTURES_QUERY, Route
+from classroom_box.web.api_answers import IDEMPOTENT_PATHS, QUESTIONS_QUERY
 
 PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERROR = {"$ref": "#/components/schemas/Error"}
@@ -28,7 +29,13 @@ STATUS_TEXT = {
     415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
     507: "The box's storage is full (code disk_full): nothing was saved; retry once space is back",
 }
-QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY}
+QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY,
+                                      "/api/questions": QUESTIONS_QUERY}
+CREATED = {"setup", "create_class", "start", "schedule", "create_question", "answer_question",
+           "ask_teacher"}
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
+                   "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
+                   "description": "the same key and body again replays the stored answer"}
 
 
 def openapi_path(path: str) -> str:
@@ -45,13 +52,13 @@ def _parameters(r: Route) -> list[dict[str, Any]]:
     for name, spec in QUERIES.get(r.path, {}).items():
         params.append({"name": name, "in": "query", "required": spec.required,
                        "schema": spec.json_schema()})
+    if r.path in IDEMPOTENT_PATHS:
+        params.append(IDEMPOTENCY_KEY)
     return params
 
 
 def _statuses(r: Route) -> list[int]:
-    ok = 201 if r.method == "POST" and r.handler.__name__ in {"setup", "create_class", "start",
-                                                              "schedule"} else 200
-    codes = [ok]
+    codes = [201 if r.method == "POST" and r.handler.__name__ in CREATED else 200]
     if r.who != "public":
         codes += [401, 403]
     if r.method == "POST":
@@ -61,6 +68,10 @@ def _statuses(r: Route) -> list[int]:
         codes += [404, 409, 422, 429]
     if r.path == "/api/auth/login":
         codes += [401]
+    if r.path in IDEMPOTENT_PATHS:
+        codes += [200, 400, 409]  # 200: a replay; 400: no usable Idempotency-Key
+    if r.path in ("/api/pulse", "/api/asks", "/api/questions"):
+        codes += [404, 409]
     return sorted(set(codes))
 
 

@@ -5,15 +5,16 @@
 //
 // Driven by scripts/bench over stdin/stdout, one JSON object per line:
 //   argv[2]: path of a JSON config (see Config below)
-//   stdin:   {"cmd": "fanout"} | {"cmd": "storm"} | {"cmd": "soak"} | {"cmd": "leave"} | {"cmd": "quit"}
-//   stdout:  {"event": "connected" | "fanout" | "storm" | "soak_warm" | "soak" | "left" | "bye" |
-//             "error", ...figures}
+//   stdin:   {"cmd": "fanout" | "storm" | "soak" | "leave" | "joins" | "answers" | "quit"}
+//   stdout:  {"event": "connected" | "fanout" | "storm" | "soak_warm" | "soak" | "left" | "joins" |
+//             "answers" | "bye" | "error", ...figures}
 // The orchestrator samples the server's RSS and CPU between these steps, so the steps wait for it.
 //
 // Config: {url, mode: "box"|"peer", n, m, interval_s, class_id, section_id, session_id,
 //          tokens?: [student tokens] (box), teacher_token?: string (box),
 //          connect_concurrency, drain_timeout_s, storm_changes, storm_timeout_s,
-//          soak_s, soak_warm_s, soak_min_s, soak_max_s, soak_event_s}
+//          soak_s, soak_warm_s, soak_min_s, soak_max_s, soak_event_s,
+//          question_id?, join_code?, answers_window_s? (box: joins, answers)}
 
 import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
@@ -310,6 +311,178 @@ async function storm() {
 }
 
 /**
+ * Join storm (box only): N new students at once (connect_concurrency in flight, like connectAll)
+ * each POST /api/join, connect with the token and wait for state_sync. Compare with the time the
+ * Node peer takes to connect N sockets (its connect_s in the same run).
+ */
+async function joins() {
+  const joinUrl = new URL("/api/join", config.url).toString();
+  const sockets = [];
+  let failed = 0;
+  let next = 0;
+  const one = async (i) => {
+    const response = await fetch(joinUrl, {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ join_code: config.join_code, name: `joiner ${i}` }),
+      signal: AbortSignal.timeout(60000), // a stuck join is counted as failed, not waited for
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(`join ${response.status}: ${JSON.stringify(body)}`);
+    const socket = io(config.url, {
+      transports: ["websocket"], forceNew: true, reconnection: false, timeout: 60000, auth: { token: body.token },
+    });
+    sockets.push(socket);
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("no state_sync within 60 s")), 60000);
+      socket.once("state_sync", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      socket.once("connect_error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+  };
+  const meter = startMeter();
+  const t0 = performance.now();
+  const worker = async () => {
+    while (next < students.length) {
+      const i = next++;
+      await one(i).catch((err) => {
+        failed += 1;
+        if (failed <= 5) process.stderr.write(`joiner ${i}: ${err.message}\n`);
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(config.connect_concurrency || students.length, students.length) }, worker));
+  const took = (performance.now() - t0) / 1000;
+  const cost = meter();
+  for (const socket of sockets) socket.disconnect();
+  report("joins", {
+    join_storm_s: round3(took), join_storm_failed: failed,
+    ...Object.fromEntries(Object.entries(cost).map(([key, v]) => [`joins_${key}`, v])),
+  });
+}
+
+/**
+ * Answers (box only): every student answers one question within answers_window_s, half over the
+ * socket (`answer` with ack), half over HTTP (Idempotency-Key). Meanwhile the teacher sends a
+ * progress update every interval_s (as in the quiet fan-out), whose fan-out latency is the
+ * "during the storm" figure, and a
+ * teacher socket records when `answer_tally` reaches N.
+ */
+async function answers() {
+  const n = students.length;
+  const qid = config.question_id;
+  const windowMs = (config.answers_window_s || 1) * 1000;
+  const teacher = io(config.url, {
+    transports: ["websocket"], forceNew: true, reconnection: false, auth: { token: config.teacher_token },
+  });
+  let tallyAt = null;
+  let tallyMax = 0;
+  let tallies = 0;
+  teacher.on("answer_tally", (t) => {
+    if (t.question_id !== qid) return;
+    tallies += 1;
+    tallyMax = Math.max(tallyMax, t.answered);
+    if (t.answered >= n && tallyAt === null) tallyAt = performance.now();
+  });
+  await new Promise((resolve) => teacher.once("state_sync", resolve));
+
+  // the probe runs at the quiet fan-out's rate (interval_s), so "during" compares with "quiet"
+  const probeEvery = config.interval_s * 1000;
+  const probes = Math.ceil(windowMs / probeEvery) + 4;
+  const probeSent = new Float64Array(probes).fill(NaN);
+  const probeLatency = [];
+  for (const student of students) {
+    student.onEvent = (payload, now) => {
+      const note = typeof payload.note === "string" ? payload.note : "";
+      const i = note.startsWith("a:") ? Number(note.slice(2)) : -1;
+      if (i >= 0 && i < probes && !Number.isNaN(probeSent[i])) probeLatency.push(now - probeSent[i]);
+    };
+  }
+  const ack = new Float64Array(n).fill(NaN);
+  let failed = 0;
+  let lastAck = 0;
+  const settle = (i, start) => {
+    const now = performance.now();
+    ack[i] = now - start;
+    lastAck = Math.max(lastAck, now);
+  };
+  const fail = (i, why) => {
+    failed += 1;
+    if (failed <= 5) process.stderr.write(`answer ${i}: ${why}\n`);
+  };
+  const answerUrl = new URL(`/api/questions/${qid}/answers`, config.url).toString();
+  const send = async (student) => {
+    const i = student.index;
+    const key = `bench-${qid}-${i}`;
+    const start = performance.now();
+    try {
+      if (i % 2 === 0) {
+        const reply = await student.socket.timeout(30000).emitWithAck("answer", { question_id: qid, key, value: i % 3 });
+        if (reply && reply.ok) settle(i, start);
+        else fail(i, JSON.stringify(reply));
+      } else {
+        const response = await fetch(answerUrl, {
+          method: "POST", body: JSON.stringify({ value: i % 3 }),
+          headers: { "content-type": "application/json", authorization: `Bearer ${config.tokens[i]}`, "idempotency-key": key },
+        });
+        await response.arrayBuffer();
+        if (response.ok) settle(i, start);
+        else fail(i, `HTTP ${response.status}`);
+      }
+    } catch (err) {
+      fail(i, err.message);
+    }
+  };
+
+  const meter = startMeter();
+  const t0 = performance.now();
+  const probing = (async () => {
+    for (let i = 0; i < probes; i++) {
+      const wait = t0 + i * probeEvery - performance.now();
+      if (wait > 0) await sleep(wait);
+      probeSent[i] = performance.now();
+      sendProgress(i % 101, `a:${i}`).catch((err) => process.stderr.write(`probe ${i}: ${err.message}\n`));
+    }
+  })();
+  const sends = [];
+  for (const student of students) {
+    const wait = t0 + (student.index * windowMs) / n - performance.now();
+    if (wait > 0) await sleep(wait);
+    sends.push(send(student));
+  }
+  await Promise.all(sends);
+  const sentWithin = (performance.now() - t0) / 1000;
+  await probing;
+  await waitUntil(() => tallyAt !== null, 10000);
+  await waitUntil(() => probeLatency.length >= probes * n, config.drain_timeout_s * 1000);
+  const cost = meter();
+  for (const student of students) student.onEvent = null;
+  teacher.disconnect();
+  const acks = Array.from(ack).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const fan = probeLatency.sort((a, b) => a - b);
+  report("answers", {
+    answers_sent: n,
+    answers_acked: acks.length,
+    answers_failed: failed,
+    answers_all_acked_s: round3(sentWithin),
+    ack_p50_ms: round3(percentile(acks, 0.5)),
+    ack_p99_ms: round3(percentile(acks, 0.99)),
+    ack_max_ms: round3(acks.length ? acks[acks.length - 1] : null),
+    tally_final: tallyMax,
+    tally_messages: tallies,
+    tally_after_last_ack_ms: tallyAt === null ? null : round3(tallyAt - lastAck),
+    storm_fanout_p50_ms: round3(percentile(fan, 0.5)),
+    storm_fanout_p99_ms: round3(percentile(fan, 0.99)),
+    storm_fanout_lost: probes * n - fan.length,
+    ...Object.fromEntries(Object.entries(cost).map(([key, v]) => [`answers_${key}`, v])),
+  });
+}
+
+/**
  * A long day (box only): every student stays connected for a random 3-7 s, drops, and comes
  * back with last_seq, for soak_s seconds, while the teacher posts an update every soak_event_s.
  * After soak_warm_s a "soak_warm" line lets the orchestrator take its warm RSS sample. At the
@@ -430,6 +603,8 @@ async function main() {
       else if (cmd === "storm") await storm();
       else if (cmd === "soak") await soak();
       else if (cmd === "leave") await leave();
+      else if (cmd === "answers") await answers();
+      else if (cmd === "joins") await joins();
       else if (cmd === "quit") break;
       else report("error", { message: `unknown command ${cmd}` });
     } catch (err) {

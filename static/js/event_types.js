@@ -7,7 +7,13 @@ export const SEQ_EVENTS = Object.freeze([
   "lecture_ended",
   "lecture_cancelled",
   "lecture_duration_update",
-  "lecture_progress_update"
+  "lecture_progress_update",
+  "question_opened",
+  "question_closed",
+  "results_revealed",
+  "hand_update",
+  "ask_received",
+  "ask_done"
 ]);
 
 /** The fields of a lecture object. */

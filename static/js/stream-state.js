@@ -7,6 +7,7 @@
  * stream.js wires it to socket.io-client and acts on what `accept()` says.
  */
 // Generated from the box's own list (scripts/gen-event-types): names and fields in one place.
+import { applyAnswerEvent, keepAnswerState } from "/static/js/answers-state.js";
 import { LECTURE_FIELDS } from "/static/js/event_types.js";
 
 const STORAGE_PREFIX = "classroom-box:stream:";
@@ -20,11 +21,11 @@ export function emptyState() {
 /** Normalise whatever the server or storage gave us into the state shape. */
 export function normaliseState(raw) {
   const src = raw && typeof raw === "object" ? raw : {};
-  return {
+  return keepAnswerState(src, {
     live: Array.isArray(src.live) ? src.live.slice() : [],
     scheduled: Array.isArray(src.scheduled) ? src.scheduled.slice() : [],
     ended: Array.isArray(src.ended) ? src.ended.slice() : [],
-  };
+  });
 }
 
 function upsert(list, key, item) {
@@ -54,7 +55,7 @@ function lectureFrom(payload, existing) {
  * pages can reuse exactly the same reducer.
  */
 export function applyEvent(state, name, payload) {
-  const s = normaliseState(state);
+  const s = applyAnswerEvent(normaliseState(state), name, payload || {});
   const p = payload || {};
   switch (name) {
     case "lecture_started": {

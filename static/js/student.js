@@ -8,6 +8,7 @@
  */
 import { ApiError, get, post } from "/static/js/api.js";
 import { createStream, clearStream } from "/static/js/stream.js";
+import { mountStudentAnswers } from "/static/js/student-answers.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
   countdownText, parseTime, registerServiceWorker, syncList,
@@ -19,6 +20,7 @@ const MAX_NOTICES = 4;
 /** @type {{student:{id:number,name:string}, class_id:number, section_id:number, class_name?:string, section_name?:string, box_name?:string}|null} */
 let me = null;
 let stream = null;
+let answers = null;
 const shownNotices = new Set();
 
 function loadCachedMe() {
@@ -339,6 +341,7 @@ function renderStale(info) {
 
 function render(state, info) {
   renderLive(state.live.filter(mine));
+  answers.render(state, state.live.some(mine));
   renderScheduled(state.scheduled.filter(mine));
   renderEnded(state.ended.filter(mine));
   renderStale(info);
@@ -376,11 +379,13 @@ function startDashboard(identity) {
 
   const badge = $("#conn");
   badge.hidden = false;
+  answers = mountStudentAnswers(identity.student.id);
   stream = createStream({ storageKey: `student:${identity.student.id}`, hello: "student_connect" });
   stream.onState(render);
   stream.onEvent((name, payload) => addNotice(name, payload));
   stream.onStatus((status, info) => {
     setBadge(badge, status);
+    if (status === "connected") answers.flush(); // the link is back: send what waits now
     renderStale({ ...info, stale: stream.stale });
     if (status === "denied") onDenied();
   });

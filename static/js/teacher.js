@@ -10,6 +10,7 @@
  */
 import { ApiError, boxNow, get, post } from "/static/js/api.js";
 import { createStream } from "/static/js/stream.js";
+import { buildAnswerPanel } from "/static/js/teacher-answers.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
   countdownText, parseTime, registerServiceWorker, syncList,
@@ -414,6 +415,7 @@ function rosterRow() {
 
 function renderRoster(p, roster) {
   const count = Number(roster.count ?? (roster.students || []).length) || 0;
+  p.rosterStudents = roster.students || []; // for "who has not answered"
   p.count.textContent = count === 1 ? "1 student online" : `${count} students online`;
   p.countWrap.dataset.online = count > 0 ? "true" : "false";
   p.rosterSummary.textContent = `Who's online (${count})`;
@@ -431,7 +433,7 @@ async function loadRoster(p) {
   }
 }
 
-function updatePanel(p) {
+function updatePanel(p, reason) {
   const live = liveFor(p);
   if (live) {
     if (!p.live || p.live.sessionId !== live.session_id) {
@@ -452,6 +454,7 @@ function updatePanel(p) {
   p.card.dataset.live = live ? "true" : "false";
   renderScheduledList(p);
   renderEndedList(p);
+  p.answers.update((state.participation || []).find((x) => x.section_id === p.sectionId), reason);
 }
 
 function buildSectionPanel(cls, section) {
@@ -470,6 +473,7 @@ function buildSectionPanel(cls, section) {
   p.rosterSummary = h("summary", { text: "Who's online (0)" });
   p.rosterList = h("ul", { class: "roster" });
   p.liveSlot = h("div", { class: "live-slot", hidden: true });
+  p.answers = buildAnswerPanel(p);
   p.startWrap = h("div", { class: "start-wrap" },
     h("h4", { class: "sub-title", text: "Start a lecture now" }), buildStartForm(p));
   p.scheduledList = h("ul", { class: "list-cards" });
@@ -498,6 +502,7 @@ function buildSectionPanel(cls, section) {
     h("div", { class: "join-actions" }, qrButton, copyButton)),
   h("div", { class: "section-body" },
     p.liveSlot,
+    p.answers.el,
     p.startWrap,
     p.scheduledWrap,
     h("details", { class: "disclosure" },
@@ -640,7 +645,7 @@ async function loadClasses() {
 
 function onState(next, info) {
   state = next;
-  for (const p of panels.values()) updatePanel(p);
+  for (const p of panels.values()) updatePanel(p, info.reason);
   const stale = $("#stale");
   if (info.stale && info.fromCache && info.savedAt) {
     stale.textContent = `Showing saved information from ${formatClock(info.savedAt)}. It updates when the box is reachable again.`;
@@ -669,6 +674,14 @@ function startStream() {
   const badge = $("#conn");
   badge.hidden = false;
   stream = createStream({ storageKey: `teacher:${user.id}`, hello: "teacher_connect" });
+  stream.on("answer_tally", (payload) => {
+    const p = payload && panels.get(payload.section_id);
+    if (p) p.answers.onTally(payload);
+  });
+  stream.on("pulse_update", (payload) => {
+    const p = payload && panels.get(payload.section_id);
+    if (p) p.answers.onPulse(payload);
+  });
   stream.on("student_count", (payload) => {
     const p = payload && panels.get(payload.section_id);
     if (p) renderRoster(p, payload);

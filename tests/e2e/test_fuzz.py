@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -74,12 +75,16 @@ class ThreadedBox:
         def clear() -> None:
             self.app.box.login_throttle.failures.clear()
             self.app.box.join_throttle.failures.clear()
+            self.app.box.student_limiter.buckets.clear()  # answers, hands, pulses, asks
         self.loop.call_soon_threadsafe(clear)
 
     def unthrottle_sockets(self) -> None:
         def lift() -> None:
             for conn in self.app.box.realtime.conns.values():
                 conn.bucket = TokenBucket(rate=1e6, burst=1e6)
+            limiter = self.app.box.student_limiter
+            limiter.rate = limiter.burst = 1e6
+            limiter.buckets.clear()
         self.loop.call_soon_threadsafe(lift)
 
 
@@ -130,6 +135,8 @@ def _make_world(box: ThreadedBox) -> None:
                   json={**box.section, "subject": "M", "title": "Victim"})
         box.tokens["student"] = http.post("/api/join", json={
             "join_code": a["join_code"], "name": "Sam"}).json()["token"]
+        http.post("/api/questions", headers=owner, json={  # question 1, for the answer routes
+            **box.section, "kind": "single", "prompt": "Victim?", "options": ["a", "b"]})
 
 
 def _snapshot(box: ThreadedBox) -> Any:
@@ -144,6 +151,8 @@ def _snapshot(box: ThreadedBox) -> Any:
             "Authorization": f"Bearer {box.tokens['alice']}"}).json())
         views.append(http.get("/api/me", headers={
             "Authorization": f"Bearer {box.tokens['student']}"}).json())
+        views.append(http.get("/api/questions", params=box.section, headers={
+            "Authorization": f"Bearer {box.tokens['alice']}"}).json())
     return views
 
 
@@ -155,6 +164,9 @@ def body_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 
 BODY_ROUTES = [r for r in ROUTES if r.method == "POST"]
+PATH_PARAM = re.compile(r"<int:\w+>")
+keys = st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z") | st.text(max_size=80).filter(
+    lambda k: k.isprintable() and k.isascii() and k == k.strip())
 ATTACKERS = ("anonymous", "student", "mallory")
 
 
@@ -165,7 +177,8 @@ def test_json_bodies_never_5xx(fuzz_box: ThreadedBox, data: st.DataObject) -> No
     r = data.draw(st.sampled_from(BODY_ROUTES), label="route")
     who = data.draw(st.sampled_from(ATTACKERS), label="actor")
     kind = data.draw(st.sampled_from(["json", "json", "raw", "deep"]), label="kind")
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json",
+               "Idempotency-Key": data.draw(keys, label="idempotency key")}
     if who in fuzz_box.tokens:
         headers["Authorization"] = f"Bearer {fuzz_box.tokens[who]}"
     if kind == "raw":
@@ -179,7 +192,8 @@ def test_json_bodies_never_5xx(fuzz_box: ThreadedBox, data: st.DataObject) -> No
     with httpx.Client(base_url=fuzz_box.url, timeout=30) as http:
         if r.handler.__name__ == "logout":
             headers.pop("Authorization", None)  # keep the attackers' tokens for later examples
-        answer = http.post(r.path, content=content, headers=headers)
+        # path parameters: 1 is the victim's question, student and section
+        answer = http.post(PATH_PARAM.sub("1", r.path), content=content, headers=headers)
     COUNTS["http"] = COUNTS.get("http", 0) + 1
     assert answer.status_code < 500, (r.path, answer.text)
 
@@ -198,14 +212,18 @@ def sockets(fuzz_box: ThreadedBox) -> Iterator[dict[str, socketio.Client]]:
         client.disconnect()
 
 
-EVENTS = ["join_classroom", "leave_classroom", "teacher_connect", "student_connect"]
+answer_like = st.fixed_dictionaries(  # near-valid bodies reach the answer and ask code
+    {"question_id": st.just(1) | hostile, "key": keys | hostile},
+    optional={"value": st.integers(-1, 3) | hostile, "text": hostile})
+EVENTS = ["join_classroom", "leave_classroom", "teacher_connect", "student_connect", "answer",
+          "raise_hand", "lower_hand", "pulse", "ask"]
 
 
 @settings(max_examples=SOCKET_EXAMPLES, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(who=st.sampled_from(["student", "mallory"]),
        event=st.sampled_from(EVENTS) | st.text(min_size=1, max_size=30),
-       args=st.lists(hostile, min_size=0, max_size=3))
+       args=st.lists(hostile | answer_like, min_size=0, max_size=3))
 def test_socket_events_never_crash(sockets: dict[str, socketio.Client], who: str, event: str,
                                    args: list[Any]) -> None:
     if event in ("connect", "disconnect", "message") or event.startswith("/"):

@@ -9,8 +9,9 @@ join code, roster names and lecture titles (no leak even in a 200).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class World:
     a: dict[str, Any]
     b: dict[str, Any]
     x: dict[str, Any]
+    student_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def owner(self) -> dict[str, str]:
@@ -125,6 +127,54 @@ async def setup_again(w: World) -> Request:
                                   "username": "mallory", "password": "password123"}
 
 
+async def question_in_a(w: World, closed: bool = False) -> int:
+    q = (await w.owner_post("/api/questions", {**w.section(), "kind": "single",
+                                               "prompt": "SECRET-A?", "options": ["x", "y"]}))
+    question_id = int(q["question"]["question_id"])
+    if closed:
+        await w.owner_post(f"/api/questions/{question_id}/close", {})
+    return question_id
+
+
+def on_question(method: str, suffix: str, body: Any = None, closed: bool = False) -> Prepare:
+    async def prepare(w: World) -> Request:
+        return method, f"/api/questions/{await question_in_a(w, closed)}{suffix}", body
+    return prepare
+
+
+async def ask_a(w: World) -> Request:
+    return "POST", "/api/questions", {**w.section(), "kind": "single", "prompt": "SECRET-A?",
+                                      "options": ["x", "y"], "correct": [1]}
+
+
+async def pulse_a(w: World) -> Request:
+    await w.live_in_a()
+    return "POST", "/api/pulse", {"value": "got_it"}
+
+
+async def lower_a(w: World) -> Request:
+    return "POST", f"/api/hands/{w.student_ids['student_a']}/lower", w.section()
+
+
+async def ask_done_a(w: World) -> Request:
+    token = w.tokens["student_a"]
+    r = await w.box.http.post("/api/asks", json={"text": "SECRET-A ask"}, headers={
+        "Authorization": f"Bearer {token}", "Idempotency-Key": secrets.token_hex(8)})
+    return "POST", f"/api/asks/{r.json()['ask']['ask_id']}/done", {}
+
+
+def socket_on_question(event: str) -> Prepare:
+    async def prepare(w: World) -> Request:
+        return "SOCKET", event, {"question_id": await question_in_a(w),
+                                 "key": secrets.token_hex(8), "value": 1}
+    return prepare
+
+
+async def socket_pulse_a(w: World) -> Request:
+    await w.live_in_a()
+    return "SOCKET", "pulse", {"value": "lost"}
+
+
 def socket_event(event: str, body: Callable[[World], Any] = lambda w: {}) -> Prepare:
     async def prepare(w: World) -> Request:
         return "SOCKET", event, body(w)
@@ -150,6 +200,9 @@ OWNER_ONLY = (401, 403, 403, 403, 200)
 OWNER_CREATES = (401, 403, 403, 403, 201)
 SECTION_A = (401, 200, 403, 403, 200)
 S_SECTION_A = (REFUSED, OK, DENIED, DENIED, OK)
+STUDENTS = (401, 200, 200, 403, 403)
+STUDENTS_CREATE = (401, 201, 201, 403, 403)
+S_STUDENTS = (REFUSED, OK, OK, DENIED, DENIED)
 
 MATRIX: tuple[Row, ...] = (
     Row("GET /healthz", fixed("GET", "/healthz"), PUBLIC_200),
@@ -187,6 +240,37 @@ MATRIX: tuple[Row, ...] = (
     Row("GET /api/lectures", fixed("GET", "/api/lectures"), ANY_LOGGED_IN, "own sections only"),
     Row("GET /api/lectures", fixed("GET", "/api/lectures?class_id={class_id}&section_id={a}"),
         SECTION_A, "section A"),
+    # students answer back (issue 13)
+    Row("POST /api/questions", ask_a, OWNER_CREATES),
+    Row("POST /api/questions/<int:question_id>/close", on_question("POST", "/close", {}),
+        OWNER_ONLY),
+    Row("POST /api/questions/<int:question_id>/reveal",
+        on_question("POST", "/reveal", {}, closed=True), OWNER_ONLY),
+    Row("POST /api/questions/<int:question_id>/reveal", on_question("POST", "/reveal", {}),
+        (401, 403, 403, 403, 409), "still open"),
+    Row("GET /api/questions/<int:question_id>/results", on_question("GET", "/results"),
+        OWNER_ONLY),
+    Row("GET /api/questions/<int:question_id>/results.csv", on_question("GET", "/results.csv"),
+        OWNER_ONLY),
+    Row("GET /api/questions", fixed("GET", "/api/questions?section_id={a}"), SECTION_A,
+        "section A"),
+    Row("POST /api/questions/<int:question_id>/answers", on_question("POST", "/answers",
+                                                                      {"value": 1}),
+        (401, 201, 403, 403, 403)),
+    Row("POST /api/questions/<int:question_id>/answers",
+        on_question("POST", "/answers", {"value": 1}, closed=True), (401, 409, 403, 403, 403),
+        "closed"),
+    Row("POST /api/hand", fixed("POST", "/api/hand", {"raised": True}), STUDENTS),
+    Row("POST /api/pulse", pulse_a, STUDENTS),
+    Row("POST /api/asks", fixed("POST", "/api/asks", {"text": "a question"}), STUDENTS_CREATE),
+    Row("POST /api/hands/<int:student_id>/lower", lower_a, OWNER_ONLY),
+    Row("POST /api/asks/<int:ask_id>/done", ask_done_a, OWNER_ONLY),
+    Row("socket answer", socket_on_question("answer"), (REFUSED, OK, DENIED, DENIED, DENIED)),
+    Row("socket raise_hand", socket_event("raise_hand"), S_STUDENTS),
+    Row("socket lower_hand", socket_event("lower_hand"), S_STUDENTS),
+    Row("socket pulse", socket_pulse_a, S_STUDENTS),
+    Row("socket ask", socket_event("ask", lambda w: {"key": secrets.token_hex(8),
+                                                     "text": "hello"}), S_STUDENTS),
     Row("socket connect", socket_event("connect"), (REFUSED, OK, OK, OK, OK)),
     Row("socket join_classroom", socket_event("join_classroom", lambda w: w.section("a")),
         S_SECTION_A),
@@ -230,7 +314,8 @@ async def make_world(box: RunningBox) -> World:
     student_b = await box.student(b["join_code"], "Student-Ben-7")
     tokens = {"anonymous": None, "student_a": student_a.token, "student_b": student_b.token,
               "other_teacher": other.token, "owner": owner.token}
-    world = World(box, tokens, cls["class_id"], a, b, x)
+    world = World(box, tokens, cls["class_id"], a, b, x,
+                  {"student_a": student_a.id, "student_b": student_b.id})
     await world.schedule_in_a("SECRET-A")
     await world.owner_post("/api/lecture/start",
                            {**world.section("b"), "subject": "M", "title": "SECRET-B"})
@@ -241,6 +326,7 @@ async def http_cell(w: World, actor: str, request: Request) -> tuple[int, str]:
     method, path, body = request
     token = w.tokens[actor]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers["Idempotency-Key"] = secrets.token_hex(8)  # a fresh key: each cell is a new request
     r = await w.box.http.request(method, path, json=body, headers=headers)
     return r.status_code, r.text
 

@@ -1,0 +1,162 @@
+/**
+ * outbox.js — what a student sent, kept until the box acknowledges it, exactly once by key.
+ *
+ * Why: Wi-Fi drops, phones sleep, pages get reloaded. An answer goes into this outbox (in
+ * localStorage, so a reload or a dead battery does not lose it) with a random Idempotency-Key, and
+ * is sent over HTTP until the box answers. A retry with the same key can never count twice: the
+ * box stores the key with the answer and replays its first result. Each item is "sending",
+ * "sent" or "refused" (e.g. the question closed before the answer arrived), never lost silently.
+ */
+import { ApiError } from "/static/js/api.js";
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 10000;
+const KEEP = 50; // settled items kept to show their outcome
+
+/** 32 hex characters; crypto.getRandomValues also works on plain-HTTP LAN pages. */
+export function newKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function send(item) {
+  const path = item.kind === "ask" ? "/api/asks" : `/api/questions/${item.question_id}/answers`;
+  const body = item.kind === "ask" ? { text: item.text } : { value: item.value };
+  let res;
+  try {
+    res = await fetch(path, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": item.key },
+      body: JSON.stringify(body),
+    });
+  } catch {
+    throw new ApiError(0, "network", "not reachable");
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = (data && data.error) || {};
+    throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || `error ${res.status}`);
+  }
+  return data;
+}
+
+/** Worth trying again later: no answer at all, the box busy, or a rate limit. */
+function transient(err) {
+  return !(err instanceof ApiError) || err.status === 0 || err.status === 429 || err.status >= 500;
+}
+
+export function createOutbox(storageKey, onChange) {
+  const key = `classroom-box:outbox:${storageKey}`;
+  let items = load();
+  let running = false;
+  let timer = 0;
+  let delay = RETRY_MIN_MS;
+
+  function load() {
+    try {
+      const v = JSON.parse(localStorage.getItem(key) || "[]");
+      // nothing is in flight in a page that just loaded
+      return Array.isArray(v) ? v.filter((i) => i && typeof i.key === "string").map((i) => ({ ...i, inFlight: false })) : [];
+    } catch {
+      return [];
+    }
+  }
+
+  function save() {
+    const settled = items.filter((i) => i.status !== "sending");
+    if (settled.length > KEEP) {
+      const drop = new Set(settled.slice(0, settled.length - KEEP));
+      items = items.filter((i) => !drop.has(i));
+    }
+    try {
+      localStorage.setItem(key, JSON.stringify(items));
+    } catch {
+      /* storage full or disabled: still sent while the page is open */
+    }
+    onChange(items.slice());
+  }
+
+  /** Queue an answer; the same value for the same question while pending or sent is one answer. */
+  function answer(question, value) {
+    const same = JSON.stringify(value);
+    const last = latestFor(question.question_id);
+    if (last && last.status !== "refused" && JSON.stringify(last.value) === same) return last;
+    // An older answer not yet sent is replaced (the box counts the last one anyway).
+    items = items.filter((i) => !(i.question_id === question.question_id && i.status === "sending" && !i.inFlight));
+    const item = { kind: "answer", key: newKey(), question_id: question.question_id, prompt: question.prompt,
+      value, status: "sending", at: Date.now() };
+    items.push(item);
+    save();
+    flush();
+    return item;
+  }
+
+  function ask(text) {
+    const item = { kind: "ask", key: newKey(), text, status: "sending", at: Date.now() };
+    items.push(item);
+    save();
+    flush();
+    return item;
+  }
+
+  function latestFor(questionId) {
+    for (let i = items.length - 1; i >= 0; i -= 1) {
+      if (items[i].kind === "answer" && items[i].question_id === questionId) return items[i];
+    }
+    return null;
+  }
+
+  /** Send what is pending, one at a time and in order (a later answer must arrive last). */
+  async function flush() {
+    if (running) return;
+    running = true;
+    window.clearTimeout(timer);
+    try {
+      for (;;) {
+        const item = items.find((i) => i.status === "sending");
+        if (!item) break;
+        item.inFlight = true;
+        try {
+          const data = await send(item);
+          item.status = "sent";
+          item.result = data.answer || data.ask || null;
+          delay = RETRY_MIN_MS;
+        } catch (err) {
+          if (transient(err)) {
+            item.inFlight = false;
+            timer = window.setTimeout(flush, delay);
+            delay = Math.min(RETRY_MAX_MS, delay * 2);
+            break;
+          }
+          item.status = "refused";
+          item.reason = err.code === "question_closed" ? "closed" : err.message;
+        } finally {
+          item.inFlight = false;
+          save();
+        }
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  window.addEventListener("online", () => {
+    delay = RETRY_MIN_MS;
+    flush();
+  });
+
+  return {
+    answer,
+    ask,
+    latestFor,
+    /** Try now (e.g. the socket just reconnected). */
+    flush() {
+      delay = RETRY_MIN_MS;
+      flush();
+    },
+    get items() {
+      return items.slice();
+    },
+  };
+}
