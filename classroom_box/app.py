@@ -19,9 +19,11 @@ from werkzeug.exceptions import HTTPException
 
 from classroom_box import openapi  # noqa: F401  (registers GET /openapi.json in ROUTES)
 from classroom_box.api import error_response, install_routes
+from classroom_box.attendance import AttendanceRecorder
+from classroom_box.autoend import AutoEnd
 from classroom_box.classes import Classes
 from classroom_box.config import Settings
-from classroom_box.events import EventLog
+from classroom_box.events import Event, EventLog, Publisher
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
@@ -63,6 +65,8 @@ class Box:
     classes: Classes
     realtime: Realtime
     scheduler: Scheduler
+    autoend: AutoEnd
+    attendance: AttendanceRecorder
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
     join_throttle: FailureThrottle = field(
@@ -76,15 +80,19 @@ class Box:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.attendance.start()  # closes a crash's open intervals before anything ends
         await self.realtime.start()
         await self.scheduler.start()
+        await self.autoend.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
 
     async def stop(self) -> None:
         if self._pruner:
             self._pruner.cancel()
         await self.scheduler.stop()
+        await self.autoend.stop()
         await self.realtime.stop()
+        await self.attendance.stop()
         await self.store.close()
 
     async def _prune_forever(self) -> None:
@@ -106,8 +114,22 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     classes = Classes(store, join_url_maker(settings))
     realtime = Realtime(store, events, classes, sio, manager,
                         max_per_address=settings.max_connections_per_address)
-    events.publish = realtime.publish
-    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures))
+    autoend, attendance = AutoEnd(lectures), AttendanceRecorder(store)
+    events.publish = publish_to(realtime.publish, autoend.observe, attendance.observe)
+    realtime.on_presence = attendance.presence
+    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures),
+               autoend, attendance)
+
+
+def publish_to(*publishers: Publisher) -> Publisher:
+    """One committed event to each publisher in turn (sockets first: they are the promise)."""
+    def publish(event: Event) -> None:
+        for each in publishers:
+            try:
+                each(event)
+            except Exception:  # the commit stands; one observer must not stop the others
+                log.exception("publishing seq %s failed", event.seq)
+    return publish
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:

@@ -22,6 +22,7 @@ EVENT_TYPES = (
     "lecture_cancelled",
     "lecture_duration_update",
     "lecture_progress_update",
+    "section_updated",
 )
 
 

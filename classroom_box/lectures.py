@@ -16,9 +16,14 @@ from classroom_box.validation import ApiError, from_iso, iso, utcnow
 
 DEFAULT_DURATION = 45
 
+# planned_end is derived, never stored: a duration change moves it with no second column to
+# keep in step.
+PLANNED_END = ("strftime('%Y-%m-%dT%H:%M:%SZ', start_time, '+' || duration_minutes"
+               " || ' minutes')")
 LECTURE_COLUMNS = (
     "id AS session_id, class_id, section_id, subject, title, topic_id, status, start_time,"
-    " end_time, duration_minutes, progress, note, summary, schedule_id"
+    " end_time, duration_minutes, progress, note, summary, schedule_id,"
+    f" {PLANNED_END} AS planned_end, ended_by"
 )
 SCHEDULE_COLUMNS = (
     "id AS schedule_id, class_id, section_id, subject, title, scheduled_time, duration_minutes,"
@@ -112,16 +117,45 @@ class Lectures:
 
     async def end(self, teacher_id: int, session_id: int, summary: str | None) -> dict[str, Any]:
         async with self.store.write() as tx:
-            lecture = await self._live(tx, teacher_id, session_id)
-            await tx.execute(
-                "UPDATE lecture_sessions SET status = 'ended', end_time = ?, summary = ?"
-                " WHERE id = ?",
-                (iso(utcnow()), summary or "", session_id),
-            )
-            lecture = await self._lecture(tx, session_id)
-            await self._emit(tx, teacher_id, "lecture_ended", lecture,
-                             ("session_id", "end_time", "summary"), "lecture")
-            return lecture
+            await self._live(tx, teacher_id, session_id)
+            return await self._close(tx, teacher_id, session_id, iso(utcnow()), summary or "",
+                                     "teacher")
+
+    async def _close(self, tx: Tx, teacher_id: int, session_id: int, end_time: str,
+                     summary: str, ended_by: str) -> dict[str, Any]:
+        await tx.execute(
+            "UPDATE lecture_sessions SET status = 'ended', end_time = ?, summary = ?,"
+            " ended_by = ? WHERE id = ?",
+            (end_time, summary, ended_by, session_id),
+        )
+        lecture = await self._lecture(tx, session_id)
+        await self._emit(tx, teacher_id, "lecture_ended", lecture,
+                         ("session_id", "end_time", "summary", "ended_by"), "lecture")
+        return lecture
+
+    async def end_due(self, session_id: int) -> str | None:
+        """The box's own end of a lecture whose planned end has come: `end_time` is that planned
+        end (also when the box was down at the time), announced once.
+
+        Returns the planned end when it is still ahead (a duration change moved it), else None.
+        """
+        async with self.store.write() as tx:
+            row = await tx.one(
+                f"SELECT teacher_id, status, {PLANNED_END} AS planned_end"
+                " FROM lecture_sessions WHERE id = ?", (session_id,))
+            if row is None or row["status"] != "live":
+                return None
+            if from_iso(row["planned_end"]) > utcnow():
+                return str(row["planned_end"])
+            await self._close(tx, int(row["teacher_id"]), session_id, row["planned_end"], "",
+                              "duration")
+            return None
+
+    async def live_ends(self) -> list[tuple[int, datetime]]:
+        """Every live lecture with its planned end, to arm the timers after a restart."""
+        rows = await self.store.all(
+            f"SELECT id, {PLANNED_END} FROM lecture_sessions WHERE status = 'live'")
+        return [(r[0], from_iso(r[1])) for r in rows]
 
     async def _live(self, tx: Tx, teacher_id: int, session_id: int) -> dict[str, Any]:
         lecture = await self._own_row(tx, "lecture_sessions", LECTURE_COLUMNS, session_id,

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,7 @@ from classroom_box.validation import ApiError, Field, validate
 log = logging.getLogger(__name__)
 COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be
 ROOM_SCHEMA = {"class_id": Field("id"), "section_id": Field("id")}
+PresenceHook = Callable[[int, int, bool], None]  # section id, student id, online now
 FLOOD_STRIKES = 20  # refused events tolerated before the box hangs up
 FLOOD_COOLDOWN = 30.0  # seconds a flooder's token may not reconnect (a reconnect costs a replay)
 
@@ -87,6 +89,8 @@ class Realtime:
         self.max_per_address = max_per_address
         self.cooldown: dict[str, float] = {}  # token hash -> monotonic time it may reconnect
         self._dispatcher: asyncio.Task[None] | None = None
+        # Attendance hears a student arrive (first socket) and leave (last socket); set by app.
+        self.on_presence: PresenceHook = lambda section_id, student_id, online: None
         self._register()
 
     # --- the live path -------------------------------------------------------------------
@@ -155,6 +159,7 @@ class Realtime:
         if principal.kind == "student":
             assert principal.section_id is not None
             if self.presence.add(principal.section_id, principal.id, principal.name):
+                self.on_presence(principal.section_id, principal.id, True)
                 self._count_changed(principal.class_id or 0, principal.section_id)
         self.sio.start_background_task(self._sync, sid, auth.get("last_seq"))
 
@@ -232,6 +237,7 @@ class Realtime:
         p = conn.principal
         if p.kind == "student" and p.section_id is not None:
             if self.presence.remove(p.section_id, p.id):
+                self.on_presence(p.section_id, p.id, False)
                 self._count_changed(p.class_id or 0, p.section_id)
 
     def _count_changed(self, class_id: int, section_id: int) -> None:
