@@ -218,10 +218,15 @@ async def create_class(principal: Principal, body: dict[str, Any]) -> Any:
     return created, 201
 
 
+CLASSES_QUERY = {"archived": Field("int", required=False, min=0, max=1)}
+
+
 @route("GET", "/api/classes", "teacher")
 async def list_classes(principal: Principal) -> Any:
-    """The calling teacher's classes."""
-    return {"classes": await box().classes.of_teacher(principal.id)}
+    """The calling teacher's classes; archived ones too with `?archived=1`."""
+    query = validate({k: _int_or_raw(v) for k, v in request.args.items()}, CLASSES_QUERY)
+    return {"classes": await box().classes.of_teacher(principal.id,
+                                                      bool(query.get("archived")))}
 
 
 async def _section_by_code(code: object) -> sqlite3.Row:
@@ -235,6 +240,8 @@ async def _section_by_code(code: object) -> sqlite3.Row:
     if section is None:
         b.join_throttle.fail(key)
         raise ApiError(404, "not_found", "no class has that join code")
+    if section["archived_at"] is not None:
+        raise ApiError(410, "archived", "this class is archived: ask your teacher")
     return section
 
 

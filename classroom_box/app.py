@@ -17,7 +17,7 @@ import socketio
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from classroom_box import openapi  # noqa: F401  (registers GET /openapi.json in ROUTES)
+from classroom_box import api_day, openapi  # noqa: F401  (register their rows in ROUTES)
 from classroom_box.api import error_response, install_routes
 from classroom_box.attendance import AttendanceRecorder
 from classroom_box.autoend import AutoEnd
@@ -27,6 +27,7 @@ from classroom_box.events import Event, EventLog, Publisher
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
 from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
+from classroom_box.management import Management
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
@@ -67,6 +68,7 @@ class Box:
     scheduler: Scheduler
     autoend: AutoEnd
     attendance: AttendanceRecorder
+    management: Management
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
     join_throttle: FailureThrottle = field(
@@ -118,7 +120,7 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     events.publish = publish_to(realtime.publish, autoend.observe, attendance.observe)
     realtime.on_presence = attendance.presence
     return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures),
-               autoend, attendance)
+               autoend, attendance, Management(store, events, classes))
 
 
 def publish_to(*publishers: Publisher) -> Publisher:

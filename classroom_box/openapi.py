@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 from classroom_box import __version__
-from classroom_box.api import LECTURES_QUERY, ROUTES, Route, route
+from classroom_box.api import CLASSES_QUERY, LECTURES_QUERY, ROUTES, Route, route
+from classroom_box.api_day import HISTORY_QUERY
 from classroom_box.auth import COOKIE_NAME, Principal
 from classroom_box.validation import json_schema
 
@@ -18,13 +19,18 @@ PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERROR = {"$ref": "#/components/schemas/Error"}
 AUTHENTICATED = [{"bearer": []}, {"cookie": []}]
 STATUS_TEXT = {
-    200: "OK", 201: "Created", 401: "Not logged in (no, unknown, expired or revoked token)",
+    200: "OK", 201: "Created", 204: "Done, nothing to return",
+    401: "Not logged in (no, unknown, expired or revoked token)",
     403: "Logged in but not allowed (wrong role, another teacher's class, another section), or a"
          " cross-site request", 404: "No such object or join code",
     409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
+    410: "The class is archived: its join code admits nobody new",
     415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
 }
-QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY}
+QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY,
+                                      "/api/classes": CLASSES_QUERY,
+                                      "/api/lectures/history": HISTORY_QUERY}
+CREATES = {"setup", "create_class", "start", "schedule", "add_section"}
 
 
 def openapi_path(path: str) -> str:
@@ -45,13 +51,16 @@ def _parameters(r: Route) -> list[dict[str, Any]]:
 
 
 def _statuses(r: Route) -> list[int]:
-    ok = 201 if r.method == "POST" and r.handler.__name__ in {"setup", "create_class", "start",
-                                                              "schedule"} else 200
-    codes = [ok]
+    ok = 201 if r.method == "POST" and r.handler.__name__ in CREATES else 200
+    codes = [204 if r.method == "DELETE" else ok]
     if r.who != "public":
         codes += [401, 403]
-    if r.method == "POST":
-        codes += [403, 413, 415, 422, 429] if r.body is not None else [403]
+    if r.path in QUERIES:
+        codes += [422]
+    if r.path.startswith("/api/join"):
+        codes += [410]
+    if r.method in ("POST", "PATCH", "DELETE"):
+        codes += [403, 413, 415, 422, 429] if r.body is not None else [403, 415]
     if "<" in r.path or r.path.startswith("/api/lecture/") or r.path == "/api/join":
         codes += [404, 409, 422, 429]
     if r.path == "/api/auth/login":

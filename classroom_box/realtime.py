@@ -274,6 +274,13 @@ class Realtime:
             if conn.principal.token_hash == hashed:
                 await self.sio.disconnect(sid)
 
+    async def remove_student(self, student_id: int) -> None:
+        """A removed student's sockets hear why (`removed`), then close; tokens are gone."""
+        for sid, conn in list(self.conns.items()):
+            if conn.principal.kind == "student" and conn.principal.id == student_id:
+                await self.sio.emit("removed", {"student_id": student_id}, to=sid)
+                await self.sio.disconnect(sid)
+
     # --- client -> server events -----------------------------------------------------------
     def _guarded(self, name: str, handler: Any) -> Any:
         """Rate-limit, then run; any ApiError becomes a negative ack, never a crash."""
