@@ -15,7 +15,7 @@ import socketio
 
 LECTURE_EVENTS = (
     "lecture_started", "lecture_scheduled", "lecture_ended", "lecture_cancelled",
-    "lecture_duration_update", "lecture_progress_update",
+    "lecture_duration_update", "lecture_progress_update", "section_updated",
 )
 Handler = Callable[[str, dict[str, Any]], Any]
 
