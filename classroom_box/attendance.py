@@ -53,6 +53,7 @@ class AttendanceRecorder:
         self.online: dict[int, set[int]] = defaultdict(set)  # section id -> student ids
         self.pending: list[Change] = []
         self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()  # a flush() returns only once earlier batches are written
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -113,16 +114,17 @@ class AttendanceRecorder:
 
     async def flush(self) -> None:
         """Write everything queued, in order, in one transaction; on failure keep it queued."""
-        batch, self.pending = self.pending, []
-        if not batch:
-            return
-        try:
-            async with self.store.write() as tx:
-                for change in batch:
-                    await self._apply(tx, change)
-        except BaseException:
-            self.pending[:0] = batch
-            raise
+        async with self._flushing:
+            batch, self.pending = self.pending, []
+            if not batch:
+                return
+            try:
+                async with self.store.write() as tx:
+                    for change in batch:
+                        await self._apply(tx, change)
+            except BaseException:
+                self.pending[:0] = batch
+                raise
 
     async def _apply(self, tx: Tx, c: Change) -> None:
         if c.kind == "online":
