@@ -31,6 +31,7 @@ from classroom_box.management import Management
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
+from classroom_box.retention import Retention
 from classroom_box.scheduler import Scheduler
 from classroom_box.store import Store
 from classroom_box.transport import ClassroomServer
@@ -69,6 +70,7 @@ class Box:
     autoend: AutoEnd
     attendance: AttendanceRecorder
     management: Management
+    retention: Retention
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
     join_throttle: FailureThrottle = field(
@@ -86,6 +88,7 @@ class Box:
         await self.realtime.start()
         await self.scheduler.start()
         await self.autoend.start()
+        self.retention.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
 
     async def stop(self) -> None:
@@ -93,6 +96,7 @@ class Box:
             self._pruner.cancel()
         await self.scheduler.stop()
         await self.autoend.stop()
+        await self.retention.stop()
         await self.realtime.stop()
         await self.attendance.stop()
         await self.store.close()
@@ -120,7 +124,8 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     events.publish = publish_to(realtime.publish, autoend.observe, attendance.observe)
     realtime.on_presence = attendance.presence
     return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures),
-               autoend, attendance, Management(store, events, classes))
+               autoend, attendance, Management(store, events, classes),
+               Retention(store, settings.data_retention_days))
 
 
 def publish_to(*publishers: Publisher) -> Publisher:

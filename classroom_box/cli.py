@@ -67,6 +67,12 @@ def add_appliance_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     restore.add_argument("path", type=Path)
     add_arguments(restore, only=("data_dir",))
     restore.set_defaults(func=cmd_restore)
+    export = sub.add_parser("export", help="one teacher's classes, students, lectures and"
+                                           " attendance as a ZIP of CSV files")
+    export.add_argument("--teacher", required=True, help="the teacher's username")
+    export.add_argument("path", type=Path, help="the ZIP file to write")
+    add_arguments(export, only=("data_dir",))
+    export.set_defaults(func=cmd_export)
 
 
 def setup_logging(level: str) -> None:
@@ -234,4 +240,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"classroom-box: {exc}", file=sys.stderr)
         return 1
     print(f"restored {args.path}" + (f" (previous database kept as {moved})" if moved else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from classroom_box.export import ExportError, export_teacher
+
+    settings = settings_from_args(args)
+    try:
+        counts = export_teacher(settings.db_path, args.teacher, args.path)
+    except (ExportError, OSError, sqlite3.Error) as exc:
+        print(f"classroom-box: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported to {args.path}: " + ", ".join(f"{n} ({c} rows)" for n, c in counts.items()))
     return 0

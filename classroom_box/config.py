@@ -32,6 +32,13 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1: {text!r}")
+    return value
+
+
 def _opt_path(text: str) -> Path | None:
     return Path(text) if text else None
 
@@ -58,6 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_connections_per_address", int,
             "open sockets allowed per client address (a class behind one NAT shares one)"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
+    Setting("data_retention_days", positive_int,
+            "days an ended lecture's attendance, answers and asks are kept, then deleted"),
 )
 
 
@@ -76,6 +85,7 @@ class Settings:
     teacher_session_hours: float = 12.0
     max_connections_per_address: int = 200
     public_host: str = ""
+    data_retention_days: int = 365
 
     @property
     def db_path(self) -> Path:
