@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -181,14 +182,18 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 def cmd_qr(args: argparse.Namespace) -> int:
     from classroom_box.qr import terminal_qr
-    from classroom_box.urls import base_url
+    from classroom_box.urls import as_served, base_url
 
     settings = settings_from_args(args)
+    if args.port is None and not os.environ.get("CLASSROOM_BOX_PORT"):
+        settings = as_served(settings)  # the port the box serves on, not the default
     url = base_url(settings) + "/"
     if args.section is not None:
-        codes = {sid: code for sid, _, _, code in existing_sections(settings)}
+        sections = existing_sections(settings)
+        codes = {sid: code for sid, _, _, code in sections}
         if args.section not in codes:
-            print(f"no section {args.section}", file=sys.stderr)
+            known = "".join(f"\n  {sid}: {cls} / {name}" for sid, cls, name, _ in sections)
+            print(f"no section {args.section}; sections:{known or ' none yet'}", file=sys.stderr)
             return 1
         url = f"{base_url(settings)}/join/{codes[args.section]}"
     print(terminal_qr(url, ascii_only=(sys.stdout.encoding or "").lower() not in

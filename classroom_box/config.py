@@ -112,6 +112,9 @@ class Settings:
         return cls(**values)
 
 
+DEFAULTS: dict[str, Any] = {f.name: getattr(Settings(), f.name) for f in fields(Settings)}
+
+
 def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
     """Add one flag per setting; defaults stay None so the environment is not overridden."""
     for setting in SETTINGS:
@@ -119,15 +122,17 @@ def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
             continue
         flag = "--" + setting.name.replace("_", "-")
         env = ENV_PREFIX + setting.name.upper()
+        default = DEFAULTS[setting.name]
+        shown = f"default {default}; " if default not in (None, "") else ""
         if setting.parse is parse_bool:
             parser.add_argument(
                 flag, dest=setting.name, action=argparse.BooleanOptionalAction, default=None,
-                help=f"{setting.help} [env {env}]",
+                help=f"{setting.help} [{shown}env {env}]",
             )
         else:
             parser.add_argument(
                 flag, dest=setting.name, type=setting.parse, default=None,
-                help=f"{setting.help} [env {env}]",
+                help=f"{setting.help} [{shown}env {env}]",
             )
 
 
