@@ -27,6 +27,7 @@ from classroom_box.auth import (
     revoke_token,
     teacher_count,
 )
+from classroom_box.config import Settings
 from classroom_box.qr import svg_qr
 from classroom_box.validation import ApiError, Field, Schema, invalid, validate
 
@@ -249,8 +250,10 @@ async def _section_by_code(code: object) -> sqlite3.Row:
 async def join_info(_: Principal | None, code: str) -> Any:
     """What a join code leads to, so the join page can say where the student is going."""
     section = await _section_by_code(code)
+    name = box().settings.name
+    # "" when the box kept the default name: "Classroom" above a class name tells a student nothing
     return {"class_name": section["class_name"], "section_name": section["name"],
-            "box_name": box().settings.name}
+            "box_name": "" if name == Settings().name else name}
 
 
 JOIN = {"join_code": Field("code"), "name": Field("str", max_len=80)}

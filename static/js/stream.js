@@ -33,6 +33,7 @@ export const SEQ_EVENTS = Object.freeze([
   "lecture_cancelled",
   "lecture_duration_update",
   "lecture_progress_update",
+  "section_updated", // a rename: no lecture state, but its seq must be processed like the others
 ]);
 
 const STORAGE_PREFIX = "classroom-box:stream:";
@@ -285,6 +286,9 @@ export function createStream(opts) {
 
     socket.on("disconnect", (reason) => {
       replaying = false;
+      // In step with the box until now: "saved information from" means this moment, not the
+      // time of the last event (a quiet hour is not an hour out of date).
+      if (synced) persist();
       synced = false;
       emitState("disconnect");
       if (reason === "io server disconnect") {
@@ -313,6 +317,9 @@ export function createStream(opts) {
         socket.disconnect();
         socket.connect();
       }
+    });
+    window.addEventListener("pagehide", () => {
+      if (synced) persist(); // a reload or a closed tab: in step with the box until now
     });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && socket && !socket.connected && socket.active) {

@@ -9,7 +9,7 @@ import { ApiError, get, post } from "/static/js/api.js";
 import { createStream, clearStream } from "/static/js/stream.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
-  countdownText, parseTime, registerServiceWorker,
+  countdownText, parseTime, registerServiceWorker, endsAtText,
 } from "/static/js/ui.js";
 
 const ME_KEY = "classroom-box:me:student";
@@ -18,6 +18,7 @@ const MAX_NOTICES = 4;
 /** @type {{student:{id:number,name:string}, class_id:number, section_id:number, class_name?:string, section_name?:string, box_name?:string}|null} */
 let me = null;
 let stream = null;
+let removed = false; // the teacher removed this student: the page says so, not "session ended"
 const shownNotices = new Set();
 
 function loadCachedMe() {
@@ -170,7 +171,9 @@ function showCode(reason, code) {
 
 const NOTICE_TEXT = {
   lecture_started: (p) => `Lecture started: ${titleOf(p)}`,
-  lecture_ended: (p) => `Lecture ended: ${titleOf(p)}`,
+  lecture_ended: (p) => (p.ended_by === "duration"
+    ? `Lecture ended (time is up): ${titleOf(p)}` : `Lecture ended: ${titleOf(p)}`),
+  section_updated: (p) => `Your class is now ${p.class_name} · Section ${p.section_name}`,
   lecture_scheduled: (p) => {
     const s = p.schedule || p;
     return `Lecture scheduled: ${titleOf(p)} at ${formatClock(s.scheduled_time)}`;
@@ -233,6 +236,8 @@ function renderLive(live) {
         h("div", {}, h("dt", { text: "Started" }), h("dd", { text: formatClock(l.start_time) })),
         h("div", {}, h("dt", { text: "Length" }),
           h("dd", { text: l.duration_minutes ? `${l.duration_minutes} min` : "Open" })),
+        h("div", {}, h("dt", { text: "Ends" }),
+          h("dd", { class: "ends-at", text: endsAtText(l).replace(/^Ends at /, "") || "—" })),
         h("div", {}, h("dt", { text: "Time left" }),
           h("dd", { class: "time-left", dataset: { tick: "left" }, text: timeLeftText(l) }))),
       h("div", { class: "progress-row" },
@@ -331,29 +336,54 @@ function startDashboard(identity) {
   if (dashboardStarted) return;
   dashboardStarted = true;
   me = identity;
+  // The box's name only when IT gave it one: the default "Classroom" tells a student nothing.
   $("#dash-box").textContent = identity.box_name || "";
-  // The class is the heading; the section goes with the name below it, so a long class name
-  // wraps as a heading should instead of leaving "· Section A" alone on a phone's second line.
-  $("#dash-class").textContent = identity.class_name || "My class";
-  $("#dash-who").textContent = [
-    identity.section_name ? `Section ${identity.section_name}` : null,
-    identity.student?.name ? `Signed in as ${identity.student.name}` : null,
-  ].filter(Boolean).join(" · ");
-  document.title = `${identity.class_name || "My class"} · classroom-box`;
+  $("#dash-box").hidden = !identity.box_name;
+  showNames(identity);
   showView("dashboard");
 
   const badge = $("#conn");
   badge.hidden = false;
   stream = createStream({ storageKey: `student:${identity.student.id}`, hello: "student_connect" });
   stream.onState(render);
-  stream.onEvent((name, payload) => addNotice(name, payload));
+  stream.onEvent((name, payload) => {
+    if (name === "section_updated" && mine(payload)) {
+      me = { ...me, class_name: payload.class_name, section_name: payload.section_name };
+      saveCachedMe(me);
+      showNames(me);
+    }
+    addNotice(name, payload);
+  });
+  stream.on("removed", onRemoved);
   stream.onStatus((status, info) => {
     setBadge(badge, status);
     renderStale({ ...info, stale: stream.stale });
-    if (status === "denied") onDenied();
+    if (status === "denied" && !removed) onDenied();
   });
   stream.start();
   window.setInterval(tick, 1000);
+}
+
+/** The class and section as the heading, the section with the name below it (so a long class
+ * name wraps as a heading should instead of leaving "· Section A" alone on a second line). */
+function showNames(identity) {
+  $("#dash-class").textContent = identity.class_name || "My class";
+  $("#dash-who").textContent = [
+    identity.section_name ? `Section ${identity.section_name}` : null,
+    identity.student?.name ? `Signed in as ${identity.student.name}` : null,
+  ].filter(Boolean).join(" · ");
+  document.title = `${identity.class_name || "My class"} · classroom-box`;
+}
+
+/** The teacher removed this student: say so plainly and offer the join code form. */
+function onRemoved() {
+  removed = true;
+  if (stream) stream.close(true);
+  if (me) clearStream(`student:${me.student.id}`);
+  saveCachedMe(null);
+  $("#conn").hidden = true;
+  showCode("Your teacher removed you from this class. If that was a mistake, type the join code"
+    + " to join again.");
 }
 
 async function onDenied() {
