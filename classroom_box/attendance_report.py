@@ -9,6 +9,7 @@ the HTTP report, the CSV, the history counts and `classroom-box export` cannot d
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -59,8 +60,8 @@ def student_params(lecture: Mapping[str, Any], now: datetime) -> tuple[Any, ...]
             lecture["session_id"])
 
 
-def summarize(lecture: Mapping[str, Any], students: Iterable[Mapping[str, Any]],
-              intervals: Iterable[Mapping[str, Any]], now: datetime) -> list[Line]:
+def summarize(lecture: Mapping[str, Any], students: Iterable[sqlite3.Row],
+              intervals: Iterable[sqlite3.Row], now: datetime) -> list[Line]:
     start = from_iso(lecture["start_time"])
     end = from_iso(lecture["end_time"]) if lecture["end_time"] else now
     spans: dict[int, list[tuple[datetime, datetime]]] = {}

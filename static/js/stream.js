@@ -286,7 +286,7 @@ export function createStream(opts) {
 
     socket.on("disconnect", (reason) => {
       replaying = false;
-      // In step with the box until now: "saved information from" means this moment, not the
+      // In step with the box until now: the offline banner's time is this moment, not the
       // time of the last event (a quiet hour is not an hour out of date).
       if (synced) persist();
       synced = false;
