@@ -265,6 +265,8 @@ async def polish_steps(box: Box, browser: Any, s: dict[str, Any], proxy: LinkPro
         "title": "Seeds", "scheduled_time": soon})
     await expect(card.locator(".section-notice").first).to_have_text(re.compile(
         r"^“Seeds” \(\d{1,2}:\d\d\) was missed: another lecture was live in this section"))
+    await expect(student.locator("#notices .notice-text").first).to_have_text(
+        "Lecture did not start: Seeds")
 
     # end asks first: "Keep going" keeps it live
     await panel.get_by_role("button", name="End lecture").click()

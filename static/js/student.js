@@ -9,7 +9,7 @@ import { ApiError, get, post } from "/static/js/api.js";
 import { createStream, clearStream } from "/static/js/stream.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
-  countdownText, parseTime, registerServiceWorker, endsAtText,
+  countdownText, parseTime, registerServiceWorker, endsAt,
 } from "/static/js/ui.js";
 
 const ME_KEY = "classroom-box:me:student";
@@ -178,7 +178,8 @@ const NOTICE_TEXT = {
     const s = p.schedule || p;
     return `Lecture scheduled: ${titleOf(p)} at ${formatClock(s.scheduled_time)}`;
   },
-  lecture_cancelled: (p) => `Lecture cancelled: ${titleOf(p)}`,
+  lecture_cancelled: (p) => (p.schedule?.status === "missed"
+    ? `Lecture did not start: ${titleOf(p)}` : `Lecture cancelled: ${titleOf(p)}`),
   lecture_duration_update: (p) => {
     const mins = p.duration_minutes ?? p.lecture?.duration_minutes;
     return `New length for ${titleOf(p)}: ${mins} min`;
@@ -237,7 +238,7 @@ function renderLive(live) {
         h("div", {}, h("dt", { text: "Length" }),
           h("dd", { text: l.duration_minutes ? `${l.duration_minutes} min` : "Open" })),
         h("div", {}, h("dt", { text: "Ends" }),
-          h("dd", { class: "ends-at", text: endsAtText(l).replace(/^Ends at /, "") || "—" })),
+          h("dd", { class: "ends-at", text: endsAt(l) })),
         h("div", {}, h("dt", { text: "Time left" }),
           h("dd", { class: "time-left", dataset: { tick: "left" }, text: timeLeftText(l) }))),
       h("div", { class: "progress-row" },

@@ -11,7 +11,7 @@ import { ApiError, boxNow, del, get, patch, post } from "/static/js/api.js";
 import { createStream } from "/static/js/stream.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
-  countdownText, parseTime, registerServiceWorker, confirmDialog, endsAtText, plannedEnd,
+  countdownText, parseTime, registerServiceWorker, confirmDialog, endsAt, plannedEnd,
 } from "/static/js/ui.js";
 import { attendanceBlock, historyView } from "/static/js/records.js";
 
@@ -229,7 +229,7 @@ function buildLivePanel(p, lecture) {
   const started = h("dd");
   const length = h("dd");
   const left = h("dd", { class: "time-left" });
-  const endsAt = h("dd", { class: "ends-at" });
+  const endsAtCell = h("dd", { class: "ends-at" });
   const sent = h("p", { class: "sent-note", role: "status" });
 
   // progress + note
@@ -324,7 +324,7 @@ function buildLivePanel(p, lecture) {
     h("dl", { class: "facts" },
       h("div", {}, h("dt", { text: "Started" }), started),
       h("div", {}, h("dt", { text: "Length" }), length),
-      h("div", {}, h("dt", { text: "Ends" }), endsAt),
+      h("div", {}, h("dt", { text: "Ends" }), endsAtCell),
       h("div", {}, h("dt", { text: "Time left" }), left)),
     h("div", { class: "live-controls" },
       h("div", { class: "control-block" }, progressForm),
@@ -340,7 +340,7 @@ function buildLivePanel(p, lecture) {
       started.textContent = formatClock(l.start_time);
       length.textContent = l.duration_minutes ? `${l.duration_minutes} min` : "Open";
       left.textContent = timeLeftText(l);
-      endsAt.textContent = endsAtText(l).replace(/^Ends at /, "") || "—";
+      endsAtCell.textContent = endsAt(l);
       if (!rec.progressDirty) {
         const v = Math.max(0, Math.min(100, Number(l.progress) || 0));
         slider.value = String(v);

@@ -92,10 +92,10 @@ export function plannedEnd(lecture) {
   return start + lecture.duration_minutes * 60000;
 }
 
-/** "Ends at 9:45" for a live lecture ("" without a planned end). */
-export function endsAtText(lecture) {
+/** "9:45": when a live lecture ends by itself ("—" without a planned end). */
+export function endsAt(lecture) {
   const end = plannedEnd(lecture);
-  return end === null ? "" : `Ends at ${formatClock(new Date(end).toISOString())}`;
+  return end === null ? "—" : formatClock(new Date(end).toISOString());
 }
 
 /** Time left of a live lecture in ms (negative when it ran over), or null without a duration. */
