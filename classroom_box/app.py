@@ -20,8 +20,10 @@ from werkzeug.exceptions import HTTPException
 from classroom_box import api_day, openapi  # noqa: F401  (register their rows in ROUTES)
 from classroom_box.api import error_response, install_routes
 from classroom_box.attendance import AttendanceRecorder
+from classroom_box.auth import shift_token_times
 from classroom_box.autoend import AutoEnd
 from classroom_box.classes import Classes
+from classroom_box.clock import Clock
 from classroom_box.config import Settings
 from classroom_box.events import Event, EventLog, Publisher
 from classroom_box.fanout import ClassroomManager
@@ -33,7 +35,7 @@ from classroom_box.ratelimit import FailureThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.retention import Retention
 from classroom_box.scheduler import Scheduler
-from classroom_box.store import Store
+from classroom_box.store import Store, storage_full
 from classroom_box.transport import ClassroomServer
 from classroom_box.urls import join_url_maker
 from classroom_box.validation import ApiError
@@ -41,6 +43,7 @@ from classroom_box.validation import ApiError
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
+CLOCK_EVERY = 1.0
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Box:
     classes: Classes
     realtime: Realtime
     scheduler: Scheduler
+    clock: Clock
     autoend: AutoEnd
     attendance: AttendanceRecorder
     management: Management
@@ -76,6 +80,7 @@ class Box:
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
     _pruner: asyncio.Task[None] | None = None
+    _clock_watch: asyncio.Task[None] | None = None
 
     async def lecture_state(self, sections: list[int]) -> dict[str, Any]:
         async with self.store.read() as tx:
@@ -90,10 +95,12 @@ class Box:
         await self.autoend.start()
         self.retention.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
+        self._clock_watch = asyncio.create_task(self._watch_clock(), name="clock-watch")
 
     async def stop(self) -> None:
-        if self._pruner:
-            self._pruner.cancel()
+        for task in (self._pruner, self._clock_watch):
+            if task:
+                task.cancel()
         await self.scheduler.stop()
         await self.autoend.stop()
         await self.retention.stop()
@@ -108,24 +115,43 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
-            except Exception:
-                log.exception("pruning the event log failed")
+            except Exception as exc:
+                if storage_full(exc, self.store.path) is None:
+                    log.exception("pruning the event log failed")
+                else:
+                    log.warning("pruning the event log failed: storage full")
             await asyncio.sleep(PRUNE_EVERY)
+
+    async def _watch_clock(self) -> None:
+        """Notice wall-clock jumps promptly and move stored token times along with them."""
+        while True:
+            self.clock.observe()
+            shift = self.clock.take_shift()
+            if shift:
+                log.warning("wall clock jumped by %+.0f s; teacher sessions re-anchored", shift)
+                try:
+                    await shift_token_times(self.store, shift)
+                except Exception as exc:  # e.g. disk full: try again next round
+                    log.warning("re-anchoring teacher sessions failed (%s); will retry", exc)
+                    self.clock.pending_shift += shift
+            await asyncio.sleep(CLOCK_EVERY)
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
     store = Store(settings.db_path)
-    events = EventLog(store)
-    lectures = Lectures(store, events)
+    clock = Clock(settings.clock_settle)
+    events = EventLog(store, clock)
+    lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
     realtime = Realtime(store, events, classes, sio, manager,
                         max_per_address=settings.max_connections_per_address)
     autoend, attendance = AutoEnd(lectures), AttendanceRecorder(store)
     events.publish = publish_to(realtime.publish, autoend.observe, attendance.observe)
     realtime.on_presence = attendance.presence
-    return Box(settings, store, events, lectures, classes, realtime, Scheduler(lectures),
-               autoend, attendance, Management(store, events, classes),
-               Retention(store, settings.data_retention_days))
+    return Box(settings, store, events, lectures, classes, realtime,
+               Scheduler(lectures, clock), clock, autoend, attendance,
+               Management(store, events, classes),
+               Retention(store, settings.data_retention_days, clock))
 
 
 def publish_to(*publishers: Publisher) -> Publisher:
@@ -207,6 +233,10 @@ def _install_hooks(app: Quart, box: Box) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
+        full = storage_full(exc, box.store.path)
+        if full is not None:  # one line, not a traceback per write, while the disk stays full
+            log.warning("%s %s refused: storage full", request.method, request.path)
+            return error_response(ApiError(507, "disk_full", str(full)))
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify({"error": {"code": "internal", "message": "internal error"}})
         response.status_code = 500

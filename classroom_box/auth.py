@@ -3,6 +3,11 @@
 Tokens are random, handed to the client once, and stored only as SHA-256 hashes, so a copy of the
 database does not let anyone log in; logout deletes the row, which revokes it everywhere at once.
 Password hashing is scrypt (memory-hard, in the standard library) and runs off the event loop.
+
+A teacher token lives `teacher_session_hours` from its issue (`created_at`; `expires_at` is issue
+time plus lifetime). Both are wall times, so they move with the clock: the box shifts them by
+every jump it sees (`shift_token_times`), and a token issued "in the future" (the clock went back
+while the box was off) is re-anchored to now with its full lifetime (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -11,13 +16,17 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
+from classroom_box.clock import JUMP_TOLERANCE
 from classroom_box.store import Store
-from classroom_box.validation import iso, utcnow
+from classroom_box.validation import from_iso, iso, utcnow
+
+log = logging.getLogger(__name__)
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 16 MiB per hash: fine on a Raspberry Pi
 
@@ -109,15 +118,46 @@ async def revoke_token(store: Store, hashed: str) -> None:
         await tx.execute("DELETE FROM tokens WHERE token_hash = ?", (hashed,))
 
 
+async def shift_token_times(store: Store, seconds: float) -> None:
+    """The wall clock jumped by `seconds`: move expiring tokens along, keeping their age."""
+    async with store.write() as tx:
+        await tx.execute(
+            "UPDATE tokens SET expires_at = expires_at + ?,"
+            " created_at = strftime('%Y-%m-%dT%H:%M:%SZ', created_at, ?)"
+            " WHERE expires_at IS NOT NULL",
+            (seconds, f"{seconds:+.0f} seconds"),
+        )
+
+
+async def _live_token(store: Store, hashed: str, created_at: str,
+                      expires_at: float | None) -> bool:
+    """Unexpired, measured from its issue time; an issue time in the future means now."""
+    if expires_at is None:
+        return True
+    now, issued = time.time(), from_iso(created_at).timestamp()
+    if issued <= now + JUMP_TOLERANCE:
+        return expires_at > now
+    try:
+        async with store.write() as tx:
+            await tx.execute(
+                "UPDATE tokens SET created_at = ?, expires_at = ? WHERE token_hash = ?",
+                (iso(utcnow()), now + (expires_at - issued), hashed),
+            )
+    except Exception as exc:  # still valid; the re-anchoring is retried on the next request
+        log.warning("could not re-anchor a token issued in the future: %s", exc)
+    return True
+
+
 async def principal_for(store: Store, token: object) -> Principal | None:
     """Resolve a token to its live principal, or None (unknown, expired, malformed)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
     hashed = token_hash(token)
     row = await store.one(
-        "SELECT kind, subject_id, expires_at FROM tokens WHERE token_hash = ?", (hashed,)
+        "SELECT kind, subject_id, created_at, expires_at FROM tokens WHERE token_hash = ?",
+        (hashed,),
     )
-    if row is None or (row["expires_at"] is not None and row["expires_at"] < time.time()):
+    if row is None or not await _live_token(store, hashed, row["created_at"], row["expires_at"]):
         return None
     if row["kind"] == "teacher":
         user = await store.one("SELECT id, username FROM users WHERE id = ?", (row["subject_id"],))

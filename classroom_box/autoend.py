@@ -5,18 +5,21 @@ the event log: `observe()` sees every committed event, arms on `lecture_started`
 included), re-arms on `lecture_duration_update` and disarms on `lecture_ended`. After a restart
 `start()` re-arms every live lecture; one whose planned end passed while the box was down ends at
 once, with `end_time` = its planned end (the decision and the event live in `Lectures.end_due`).
-Like the scheduler, a timer sleeps in steps of at most `MAX_NAP` so a wall-clock change is seen.
+
+Time left is measured like a lecture's span (`Lectures.time_left`): by the monotonic clock when
+this process started the lecture, so a wall-clock jump (a Pi without RTC getting its NTP step)
+neither ends a lecture early nor stretches it. A timer sleeps in steps of at most `MAX_NAP`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from typing import Any
 
 from classroom_box.events import Event
 from classroom_box.lectures import Lectures
-from classroom_box.validation import from_iso, utcnow
+from classroom_box.store import storage_full
 
 log = logging.getLogger(__name__)
 MAX_NAP = 5.0
@@ -29,8 +32,8 @@ class AutoEnd:
         self.timers: dict[int, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
-        for session_id, planned_end in await self.lectures.live_ends():
-            self.arm(session_id, planned_end)
+        for lecture in await self.lectures.live_lectures():
+            self.arm(lecture)
 
     def observe(self, event: Event) -> None:
         """A publisher: called after each commit, in seq order, so it must not block."""
@@ -38,37 +41,48 @@ class AutoEnd:
         if not isinstance(lecture, dict):
             return
         if event.type in ARMING_EVENTS and lecture.get("status") == "live":
-            self.arm(int(lecture["session_id"]), from_iso(lecture["planned_end"]))
+            self.arm(lecture)
         elif event.type == "lecture_ended":
             self.disarm(int(lecture["session_id"]))
 
-    def arm(self, session_id: int, planned_end: datetime) -> None:
+    def arm(self, lecture: dict[str, Any]) -> None:
+        session_id = int(lecture["session_id"])
         self.disarm(session_id)
         self.timers[session_id] = asyncio.get_running_loop().create_task(
-            self._wait_and_end(session_id, planned_end), name=f"lecture-end-{session_id}")
+            self._wait_and_end(session_id, lecture["start_time"],
+                               int(lecture["duration_minutes"])),
+            name=f"lecture-end-{session_id}")
 
     def disarm(self, session_id: int) -> None:
         task = self.timers.pop(session_id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
 
-    async def _wait_and_end(self, session_id: int, planned_end: datetime) -> None:
+    async def _wait_and_end(self, session_id: int, start_time: str, minutes: int) -> None:
         try:
             while True:
-                while (left := (planned_end - utcnow()).total_seconds()) > 0:  # noqa: ASYNC110
+                left = self.lectures.time_left(start_time, minutes, session_id)[0]
+                if left > 0:
                     await asyncio.sleep(min(left, MAX_NAP))
-                try:
-                    later = await self.lectures.end_due(session_id)
-                except Exception:  # a failed write (disk full) is retried, not forgotten
-                    log.exception("lecture %s could not be ended; retrying", session_id)
-                    await asyncio.sleep(MAX_NAP)
                     continue
-                if later is None:
+                wait = await self._end(session_id)
+                if wait is None:
                     return
-                planned_end = from_iso(later)  # moved meanwhile: keep waiting
+                await asyncio.sleep(min(wait, MAX_NAP))
         finally:
             if self.timers.get(session_id) is asyncio.current_task():
                 del self.timers[session_id]
+
+    async def _end(self, session_id: int) -> float | None:
+        """`Lectures.end_due`; a failed write (the disk is full) is retried, not forgotten."""
+        try:
+            return await self.lectures.end_due(session_id)
+        except Exception as exc:
+            if storage_full(exc, self.lectures.store.path) is None:
+                log.exception("lecture %s could not be ended; retrying", session_id)
+            else:
+                log.warning("lecture %s waits to end: storage full", session_id)
+            return MAX_NAP
 
     async def stop(self) -> None:
         timers = list(self.timers.values())

@@ -1,13 +1,20 @@
 """The documented way to consume the box's event stream from Python.
 
 Keep the highest `seq` you processed, send it as `auth.last_seq` on every (re)connect, drop any
-event whose `seq` is not above it, and treat `state_sync` as the new truth. Then every event is
-seen exactly once, in order, across Wi-Fi drops and box restarts. The PWA's `static/js/stream.js`
-does the same in the browser.
+event you already have, and treat `state_sync` as the new truth. Then every event is seen exactly
+once, in order, across Wi-Fi drops and box restarts. The PWA's `static/js/stream.js` does the same
+in the browser.
+
+Gaps: `seq` is box-wide, so a missing number means nothing. Each event names its `room` and that
+room's previous seq (`prev_seq`); this client keeps the last seq it has per room (seeded from
+`state_sync.rooms`). An event whose `prev_seq` is above that means one was lost on the way: the
+client drops it, reconnects with that room's last seq as `last_seq` and is replayed what it
+missed (anything it already has is dropped by seq, per room).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -27,11 +34,17 @@ class StreamClient:
                  on_event: Handler | None = None, **client_options: Any) -> None:
         self.url, self.token = url, token
         self.last_seq = last_seq
+        self.rooms: dict[str, int] = {}  # room -> the last seq this client has for it
+        self.synced_at = last_seq or 0  # the box-wide position `rooms` describes
+        self.resume_from: int | None = None  # set by a gap: replay from here on reconnect
         self.events: list[dict[str, Any]] = []  # every event processed, in order
         self.state: dict[str, Any] | None = None
         self.syncs: list[dict[str, Any]] = []
         self.dropped = 0
+        self.gaps = 0
         self.on_event = on_event
+        self._transports = ["websocket"]
+        self._healer: asyncio.Task[None] | None = None
         client_options.setdefault("reconnection", False)
         self.sio = socketio.AsyncClient(**client_options)
         for name in LECTURE_EVENTS:
@@ -41,30 +54,62 @@ class StreamClient:
     def auth(self) -> dict[str, Any]:
         """Called by the client at every (re)connect, so a retry sends the newest last_seq."""
         data: dict[str, Any] = {"token": self.token}
-        if self.last_seq is not None:
-            data["last_seq"] = self.last_seq
+        position = self.resume_from if self.resume_from is not None else self.last_seq
+        if position is not None:
+            data["last_seq"] = position
         return data
 
     async def connect(self, transports: list[str] | None = None) -> None:
+        self._transports = transports or self._transports
         await self.sio.connect(self.url, auth=lambda: self.auth(),
-                               transports=transports or ["websocket"], wait_timeout=10)
+                               transports=self._transports, wait_timeout=10)
 
     async def disconnect(self) -> None:
         await self.sio.disconnect()
 
+    def _room_mark(self, data: dict[str, Any]) -> tuple[str, int]:
+        """The event's room and the last seq we have for it (events without a room: box-wide)."""
+        room = data.get("room")
+        if not isinstance(room, str):
+            return "", self.last_seq or 0
+        return room, self.rooms.get(room, self.synced_at)
+
     def _handler(self, name: str) -> Callable[[dict[str, Any]], Any]:
         async def handle(data: dict[str, Any]) -> None:
             seq = data.get("seq") if isinstance(data, dict) else None
-            if not isinstance(seq, int) or (self.last_seq is not None and seq <= self.last_seq):
+            if not isinstance(seq, int):
                 self.dropped += 1
                 return
-            self.last_seq = seq
+            room, mark = self._room_mark(data)
+            if seq <= mark:
+                self.dropped += 1
+                return
+            prev = data.get("prev_seq")
+            if self._healer is not None or (isinstance(prev, int) and prev > mark):
+                self._heal(mark)  # something in this room never reached us: get it replayed
+                return
+            if room:
+                self.rooms[room] = seq
+            self.last_seq = max(seq, self.last_seq or 0)
             self.events.append({"type": name, **data})
             if self.on_event:
                 result = self.on_event(name, data)
                 if hasattr(result, "__await__"):
                     await result
         return handle
+
+    def _heal(self, mark: int) -> None:
+        """Reconnect to be replayed everything after `mark`; live events until then are dropped."""
+        self.resume_from = mark if self.resume_from is None else min(mark, self.resume_from)
+        if self._healer is None:
+            self.gaps += 1
+            # Not awaited here: disconnecting from inside an event handler would wait on itself.
+            self._healer = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        await self.sio.disconnect()
+        self._healer = None
+        await self.connect()
 
     async def _on_state_sync(self, data: dict[str, Any]) -> None:
         self.state = data
@@ -74,3 +119,8 @@ class StreamClient:
                                      or not data.get("recovered")):
             # A full redraw (recovered: false) resets the position to the box's own.
             self.last_seq = seq
+        rooms = data.get("rooms")
+        if isinstance(seq, int) and isinstance(rooms, dict):
+            self.rooms = {r: s for r, s in rooms.items() if isinstance(s, int)}
+            self.synced_at = seq
+        self.resume_from = None

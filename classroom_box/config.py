@@ -65,6 +65,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_connections_per_address", int,
             "open sockets allowed per client address (a class behind one NAT shares one)"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
+    Setting("clock_settle", float,
+            "seconds the wall clock must run without a jump before a schedule may be declared"
+            " missed or events pruned by wall time"),
     Setting("data_retention_days", positive_int,
             "days an ended lecture's attendance, answers and asks are kept, then deleted"),
 )
@@ -85,6 +88,7 @@ class Settings:
     teacher_session_hours: float = 12.0
     max_connections_per_address: int = 200
     public_host: str = ""
+    clock_settle: float = 60.0
     data_retention_days: int = 365
 
     @property

@@ -10,11 +10,13 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from classroom_box.clock import Clock
 from classroom_box.events import EventLog
 from classroom_box.store import Store, Tx
-from classroom_box.validation import ApiError, from_iso, iso, utcnow
+from classroom_box.validation import ApiError, from_iso, iso
 
 DEFAULT_DURATION = 45
+UNSETTLED_WAIT = 5.0  # seconds before an end that only the jumped wall clock vouches for is retried
 
 # planned_end is derived, never stored: a duration change moves it with no second column to
 # keep in step.
@@ -40,9 +42,12 @@ def not_found(what: str) -> ApiError:
 
 
 class Lectures:
-    def __init__(self, store: Store, log: EventLog) -> None:
+    def __init__(self, store: Store, log: EventLog, clock: Clock) -> None:
         self.store = store
         self.log = log
+        self.clock = clock
+        # Monotonic start of each lecture this process started: its span survives clock jumps.
+        self._mono_starts: dict[int, float] = {}
 
     async def _own_section(self, tx: Tx, teacher_id: int, class_id: int, section_id: int) -> None:
         row = await tx.one(
@@ -106,10 +111,13 @@ class Lectures:
             " topic_id, status, start_time, duration_minutes, schedule_id)"
             " VALUES (?, ?, ?, ?, ?, ?, 'live', ?, ?, ?)",
             (req["class_id"], req["section_id"], teacher_id, req["subject"], req["title"],
-             req.get("topic_id"), iso(utcnow()),
+             req.get("topic_id"), iso(self.clock.now()),
              req.get("duration_minutes") or DEFAULT_DURATION, schedule_id),
         )
         lecture = await self._lecture(tx, int(cur.lastrowid or 0))
+        began = self.clock.mono()
+        tx.after_commit.append(
+            lambda: self._mono_starts.__setitem__(lecture["session_id"], began))
         await self._emit(tx, teacher_id, "lecture_started", lecture,
                          ("session_id", "title", "subject", "start_time", "duration_minutes",
                           "schedule_id"), "lecture")
@@ -117,8 +125,10 @@ class Lectures:
 
     async def end(self, teacher_id: int, session_id: int, summary: str | None) -> dict[str, Any]:
         async with self.store.write() as tx:
-            await self._live(tx, teacher_id, session_id)
-            return await self._close(tx, teacher_id, session_id, iso(utcnow()), summary or "",
+            lecture = await self._live(tx, teacher_id, session_id)
+            began = from_iso(lecture["start_time"])
+            ended = began + self.clock.span(began, self._mono_starts.get(session_id))
+            return await self._close(tx, teacher_id, session_id, iso(ended), summary or "",
                                      "teacher")
 
     async def _close(self, tx: Tx, teacher_id: int, session_id: int, end_time: str,
@@ -128,34 +138,55 @@ class Lectures:
             " ended_by = ? WHERE id = ?",
             (end_time, summary, ended_by, session_id),
         )
+        tx.after_commit.append(lambda: self._forget_start(session_id))
         lecture = await self._lecture(tx, session_id)
         await self._emit(tx, teacher_id, "lecture_ended", lecture,
                          ("session_id", "end_time", "summary", "ended_by"), "lecture")
         return lecture
 
-    async def end_due(self, session_id: int) -> str | None:
+    def time_left(self, start_time: str, duration_minutes: int,
+                  session_id: int) -> tuple[float, bool]:
+        """Seconds until a live lecture's planned end, and whether that is measured.
+
+        Measured (by the monotonic clock) when this process started the lecture, so a wall-clock
+        jump neither ends it early nor keeps it running; after a restart the wall clock is all
+        there is, and the caller trusts an elapsed end only on a settled clock.
+        """
+        began, mono = from_iso(start_time), self._mono_starts.get(session_id)
+        span = self.clock.span(began, mono)
+        return duration_minutes * 60 - span.total_seconds(), mono is not None
+
+    async def end_due(self, session_id: int) -> float | None:
         """The box's own end of a lecture whose planned end has come: `end_time` is that planned
         end (also when the box was down at the time), announced once.
 
-        Returns the planned end when it is still ahead (a duration change moved it), else None.
+        Returns the seconds still to wait (the duration changed, or the wall clock just jumped
+        and cannot be trusted yet), or None once the lecture is ended or no longer live.
         """
         async with self.store.write() as tx:
             row = await tx.one(
-                f"SELECT teacher_id, status, {PLANNED_END} AS planned_end"
-                " FROM lecture_sessions WHERE id = ?", (session_id,))
+                f"SELECT teacher_id, status, start_time, duration_minutes, {PLANNED_END}"
+                " AS planned_end FROM lecture_sessions WHERE id = ?", (session_id,))
             if row is None or row["status"] != "live":
                 return None
-            if from_iso(row["planned_end"]) > utcnow():
-                return str(row["planned_end"])
+            left, measured = self.time_left(row["start_time"], row["duration_minutes"],
+                                            session_id)
+            if left > 0:
+                return left
+            if not measured and not self.clock.settled():
+                return UNSETTLED_WAIT
             await self._close(tx, int(row["teacher_id"]), session_id, row["planned_end"], "",
                               "duration")
             return None
 
-    async def live_ends(self) -> list[tuple[int, datetime]]:
-        """Every live lecture with its planned end, to arm the timers after a restart."""
+    async def live_lectures(self) -> list[dict[str, Any]]:
+        """Every live lecture, to arm the end timers after a restart."""
         rows = await self.store.all(
-            f"SELECT id, {PLANNED_END} FROM lecture_sessions WHERE status = 'live'")
-        return [(r[0], from_iso(r[1])) for r in rows]
+            f"SELECT {LECTURE_COLUMNS} FROM lecture_sessions WHERE status = 'live'")
+        return [as_dict(r) for r in rows]
+
+    def _forget_start(self, session_id: int) -> None:
+        self._mono_starts.pop(session_id, None)
 
     async def _live(self, tx: Tx, teacher_id: int, session_id: int) -> dict[str, Any]:
         lecture = await self._own_row(tx, "lecture_sessions", LECTURE_COLUMNS, session_id,
@@ -187,7 +218,7 @@ class Lectures:
 
     async def schedule(self, teacher_id: int, req: dict[str, Any]) -> dict[str, Any]:
         when: datetime = req["scheduled_time"]
-        if when <= utcnow():
+        if when <= self.clock.now():
             raise ApiError(422, "invalid", "'scheduled_time' must be in the future")
         async with self.store.write() as tx:
             await self._own_section(tx, teacher_id, req["class_id"], req["section_id"])
@@ -195,7 +226,8 @@ class Lectures:
                 "INSERT INTO scheduled_lectures (class_id, section_id, teacher_id, subject, title,"
                 " scheduled_time, duration_minutes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (req["class_id"], req["section_id"], teacher_id, req["subject"], req["title"],
-                 iso(when), req.get("duration_minutes") or DEFAULT_DURATION, iso(utcnow())),
+                 iso(when), req.get("duration_minutes") or DEFAULT_DURATION,
+                 iso(self.clock.now())),
             )
             schedule = await self._schedule(tx, int(cur.lastrowid or 0))
             await self._emit(tx, teacher_id, "lecture_scheduled", schedule,
@@ -224,7 +256,9 @@ class Lectures:
         """The scheduler's action when a schedule is due: start it, or mark it missed.
 
         A schedule whose window (time + duration) has closed, or whose section is busy with
-        another live lecture, is marked `missed` and announced as `lecture_cancelled`.
+        another live lecture, is marked `missed` and announced as `lecture_cancelled`. "Closed"
+        is believed only on a settled clock: right after a jump it answers "unsettled" and the
+        scheduler asks again, so a bogus jump of a year does not miss every schedule for good.
         """
         async with self.store.write() as tx:
             row = await tx.one(
@@ -238,7 +272,9 @@ class Lectures:
             ends += timedelta(minutes=schedule["duration_minutes"])
             busy = await tx.one("SELECT 1 FROM lecture_sessions WHERE section_id = ?"
                                 " AND status = 'live'", (schedule["section_id"],))
-            if ends <= utcnow() or busy is not None:
+            if ends <= self.clock.now() and not self.clock.settled():
+                return "unsettled"
+            if ends <= self.clock.now() or busy is not None:
                 await self._close_schedule(tx, teacher_id, schedule_id, "missed")
                 return "missed"
             lecture = await self._start(tx, teacher_id, schedule, schedule_id=schedule_id)

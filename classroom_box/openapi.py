@@ -26,6 +26,7 @@ STATUS_TEXT = {
     409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
     410: "The class is archived: its join code admits nobody new",
     415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
+    507: "The box's storage is full (code disk_full): nothing was saved; retry once space is back",
 }
 QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY,
                                       "/api/classes": CLASSES_QUERY,
@@ -61,6 +62,7 @@ def _statuses(r: Route) -> list[int]:
         codes += [410]
     if r.method in ("POST", "PATCH", "DELETE"):
         codes += [403, 413, 415, 422, 429] if r.body is not None else [403, 415]
+        codes += [507]  # every write may find the storage full
     if "<" in r.path or r.path.startswith("/api/lecture/") or r.path == "/api/join":
         codes += [404, 409, 422, 429]
     if r.path == "/api/auth/login":

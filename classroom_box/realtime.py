@@ -204,10 +204,11 @@ class Realtime:
                 return high, cached
             replay = await self.events.since(tx, position, list(key[0]), teacher_id)
             state = await section_state(tx, sections)
+            rooms = await self.events.room_highs(tx, list(key[0]), teacher_id)
         encode = self.manager.encode
         packets = [p for event in replay.events for p in encode(event.type, event.payload)]
         packets += encode("state_sync", {"seq": replay.high_seq, "recovered": replay.recovered,
-                                         **state})
+                                         "rooms": rooms, **state})
         self.catch_ups.put(high, key, packets)
         return high, packets
 

@@ -2,8 +2,10 @@
 
 A school's data-protection officer asks this first. Per-student records of ended lectures
 (attendance intervals; issue 13's answers and asks join `RETAINED`) older than the setting are
-deleted once at start and then daily. Lectures themselves (titles, times, summaries) stay: they
-name no student. Events are already pruned after `--replay-window` hours.
+deleted once the clock is settled after start, and then daily. Lectures themselves (titles,
+times, summaries) stay: they name no student. Events are already pruned after `--replay-window`
+hours. Deleting is irreversible, so like "missed" it waits for a settled wall clock: a Pi whose
+clock jumps a year ahead at boot must not take a year of records with it.
 """
 
 from __future__ import annotations
@@ -12,17 +14,19 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 
+from classroom_box.clock import Clock
 from classroom_box.store import Store
-from classroom_box.validation import iso, utcnow
+from classroom_box.validation import iso
 
 log = logging.getLogger(__name__)
 EVERY = 24 * 3600.0
+UNSETTLED_RETRY = 60.0  # seconds: ask the clock again
 RETAINED = ("attendance",)  # tables of per-student lecture records, keyed by session_id
 
 
-async def purge(store: Store, days: int, now: datetime | None = None) -> dict[str, int]:
+async def purge(store: Store, days: int, now: datetime) -> dict[str, int]:
     """Delete the records of lectures that ended more than `days` ago; returns rows per table."""
-    cutoff = iso((now or utcnow()) - timedelta(days=days))
+    cutoff = iso(now - timedelta(days=days))
     removed = {}
     async with store.write() as tx:
         for table in RETAINED:
@@ -34,8 +38,8 @@ async def purge(store: Store, days: int, now: datetime | None = None) -> dict[st
 
 
 class Retention:
-    def __init__(self, store: Store, days: int) -> None:
-        self.store, self.days = store, days
+    def __init__(self, store: Store, days: int, clock: Clock) -> None:
+        self.store, self.days, self.clock = store, days, clock
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -43,8 +47,11 @@ class Retention:
 
     async def _daily(self) -> None:
         while True:
+            if not self.clock.settled():
+                await asyncio.sleep(UNSETTLED_RETRY)
+                continue
             try:
-                removed = await purge(self.store, self.days)
+                removed = await purge(self.store, self.days, self.clock.now())
                 if any(removed.values()):
                     log.info("retention (%d days) deleted %s", self.days, removed)
             except Exception:

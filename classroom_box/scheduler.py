@@ -4,7 +4,11 @@ Not a once-a-minute poll: each schedule sleeps until its own time, in steps of a
 `MAX_NAP` seconds so a wall-clock change (a Raspberry Pi without RTC setting its clock late) is
 noticed. After a restart `start()` re-arms every pending schedule; one whose time passed while the
 box was down starts late if its window (time + duration) is still open, else is marked missed
-(that decision lives in `Lectures.fire`).
+(that decision lives in `Lectures.fire`, which also waits for a settled clock before "missed").
+
+A timer is only forgotten once its schedule reached a final state: when the write fails (the
+disk is full), it retries with backoff, so space coming back starts the lecture, or marks it
+missed if its window closed meanwhile, without a restart.
 """
 
 from __future__ import annotations
@@ -13,16 +17,19 @@ import asyncio
 import logging
 from datetime import datetime
 
+from classroom_box.clock import Clock
 from classroom_box.lectures import Lectures
-from classroom_box.validation import utcnow
+from classroom_box.store import storage_full
 
 log = logging.getLogger(__name__)
 MAX_NAP = 5.0
+RETRY_FIRST, RETRY_MAX = 0.5, 30.0
 
 
 class Scheduler:
-    def __init__(self, lectures: Lectures) -> None:
+    def __init__(self, lectures: Lectures, clock: Clock) -> None:
         self.lectures = lectures
+        self.clock = clock
         self.timers: dict[int, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
@@ -37,16 +44,32 @@ class Scheduler:
 
     async def _wait_and_fire(self, schedule_id: int, when: datetime) -> None:
         try:
-            while (left := (when - utcnow()).total_seconds()) > 0:  # noqa: ASYNC110
-                await asyncio.sleep(min(left, MAX_NAP))
-            outcome = await self.lectures.fire(schedule_id)
-            log.info("scheduled lecture %s: %s", schedule_id, outcome)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("scheduled lecture %s could not be fired", schedule_id)
+            retry = RETRY_FIRST
+            while True:
+                while (left := (when - self.clock.now()).total_seconds()) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(min(left, MAX_NAP))
+                outcome = await self._fire(schedule_id)
+                if outcome == "unsettled":
+                    await asyncio.sleep(MAX_NAP)  # window closed on a clock that just jumped
+                elif outcome == "failed":
+                    await asyncio.sleep(retry)
+                    retry = min(retry * 2, RETRY_MAX)
+                else:
+                    log.info("scheduled lecture %s: %s", schedule_id, outcome)
+                    return
         finally:
             self.timers.pop(schedule_id, None)
+
+    async def _fire(self, schedule_id: int) -> str:
+        """`Lectures.fire`, with a failed write reported as "failed" (one log line, no trace)."""
+        try:
+            return await self.lectures.fire(schedule_id)
+        except Exception as exc:
+            if storage_full(exc, self.lectures.store.path) is None:
+                log.exception("scheduled lecture %s could not be fired; retrying", schedule_id)
+            else:
+                log.warning("scheduled lecture %s waits: storage full", schedule_id)
+            return "failed"
 
     async def stop(self) -> None:
         timers = list(self.timers.values())

@@ -8,12 +8,14 @@ connection and may run beside a write (WAL readers never block the writer).
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -130,6 +132,48 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+T = TypeVar("T")
+
+
+class StorageFull(Exception):
+    """The disk (or the filesystem holding the database) is full: nothing was written.
+
+    A domain error rather than a sqlite3 one, so the web layer answers 507 and the scheduler
+    retries without knowing SQLite's error codes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the box's storage is full: nothing was saved; free some space")
+
+
+# SQLite reports ENOSPC as SQLITE_FULL from write(), but as an SQLITE_IOERR_* variant from
+# fsync/truncate/mmap; the extended code does not carry errno, so an I/O error counts as "full"
+# only when the filesystem has no space left.
+_IOERR = 10
+
+
+def storage_full(exc: BaseException, path: Path) -> StorageFull | None:
+    """The domain error for `exc` if it means "disk full", else None (the one mapping)."""
+    if isinstance(exc, StorageFull):
+        return exc
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return StorageFull()
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL:
+        return StorageFull()
+    if code is not None and code & 0xFF == _IOERR and _no_space_left(path):
+        return StorageFull()
+    return None
+
+
+def _no_space_left(path: Path) -> bool:
+    try:
+        stat = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < 64 * 1024
 
 
 @dataclass
@@ -205,20 +249,40 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
-        """The one writer: BEGIN IMMEDIATE ... COMMIT, then after-commit hooks under the lock."""
+        """The one writer: BEGIN IMMEDIATE ... COMMIT, then after-commit hooks under the lock.
+
+        The commit and its hooks (event publication) are one step that the caller's cancellation
+        cannot split: Quart cancels a handler whose HTTP client hung up, and on an SD card that is
+        often during the commit's fsync. The caller is held until the step is over (so the lock,
+        and with it seq order == commit order == publish order, is kept), then sees its cancel.
+        """
         assert self._writer is not None, "store is not open"
         async with self._write_lock:
             tx = Tx(self._writer)
-            await self._writer.execute("BEGIN IMMEDIATE")
             try:
+                await self._writer.execute("BEGIN IMMEDIATE")
                 yield tx
+                await run_to_completion(self._commit(tx))
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await run_to_completion(self._rollback_if_open())
                 raise
-            await self._writer.execute("COMMIT")
-            # Still under the lock: hooks (event publication) run in commit order.
-            for hook in tx.after_commit:
-                hook()
+
+    async def _commit(self, tx: Tx) -> None:
+        assert self._writer is not None
+        await self._writer.execute("COMMIT")
+        for hook in tx.after_commit:
+            hook()
+
+    async def _rollback_if_open(self) -> None:
+        """ROLLBACK only if a transaction is still open, so a failed COMMIT keeps its own error.
+
+        A COMMIT that fails (disk full, I/O error) may or may not have rolled back already; an
+        unconditional ROLLBACK would then raise "no transaction is active" and hide the cause.
+        sqlite3's `rollback()` checks `in_transaction` itself, in aiosqlite's worker thread after
+        every statement queued before it (one cancelled mid-flight included), so it sees the truth.
+        """
+        assert self._writer is not None
+        await self._writer.rollback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
@@ -238,6 +302,23 @@ class Store:
     async def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         async with self.read() as tx:
             return await tx.all(sql, params)
+
+
+async def run_to_completion(step: Coroutine[Any, Any, T]) -> T:
+    """Run `step` to its end even if the caller is cancelled meanwhile, then pass the cancel on."""
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise  # the step itself was cancelled (loop shutdown): nothing left to wait for
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
 
 
 def _split_sql(script: str) -> list[str]:

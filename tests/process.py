@@ -15,9 +15,11 @@ from tests.helpers import free_port
 
 
 class BoxProcess:
-    def __init__(self, data_dir: Path, port: int | None = None, *extra: str) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *extra: str,
+                 env: dict[str, str] | None = None) -> None:
         self.data_dir, self.port = data_dir, port or free_port()
         self.extra = extra
+        self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"box-{self.port}.log"
 
@@ -26,7 +28,7 @@ class BoxProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> BoxProcess:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "classroom_box", "serve", "--host", "127.0.0.1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,11 +32,14 @@ def move_start(db: Path, session_id: int, seconds_ago: float) -> str:
 
 
 async def move_start_live(box: RunningBox, session_id: int, seconds_ago: float) -> str:
-    """The same on a box running in this event loop: through its own writer, not beside it."""
+    """The same on a box running in this event loop, through its own writer. That box measured
+    the start on its monotonic clock too (spans survive wall-clock jumps): move that as well,
+    or the box would rightly take the stored time for a jump."""
     start = iso(datetime.now(UTC) - timedelta(seconds=seconds_ago))
     async with box.box.store.write() as tx:
         await tx.execute("UPDATE lecture_sessions SET start_time = ? WHERE id = ?",
                          (start, session_id))
+    box.box.lectures._mono_starts[session_id] = time.monotonic() - seconds_ago
     return start
 
 
@@ -116,7 +120,9 @@ async def test_restart_after_planned_end_ends_it_once_at_the_planned_end(
         tmp_path: Path) -> None:
     data = tmp_path / "data"
     add_teacher(data, "alice", PASSWORD)
-    box = BoxProcess(data).start()
+    # --clock-settle 0: after a restart only the wall clock vouches for an end that passed, and
+    # the box waits for it to be settled (60 s without a jump by default) before ending
+    box = BoxProcess(data, None, "--clock-settle", "0").start()
     try:
         async with httpx.AsyncClient(base_url=box.url, timeout=5) as http:
             token = (await http.post("/api/auth/login", json={

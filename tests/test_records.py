@@ -68,7 +68,8 @@ def old_lecture(db: Path, like: int, days_ago: float) -> int:
 async def test_retention_deletes_old_records_and_nothing_else(tmp_path: Path) -> None:
     data = tmp_path / "data"
     add_teacher(data, "alice", PASSWORD)
-    box = BoxProcess(data, None, "--data-retention-days", "30").start()
+    # --clock-settle 0: retention waits for a settled clock (60 s by default) before deleting
+    box = BoxProcess(data, None, "--data-retention-days", "30", "--clock-settle", "0").start()
     try:
         day = await a_day_of_teaching(box, "alice", "Kim")
         box.stop()

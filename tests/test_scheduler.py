@@ -56,7 +56,9 @@ async def test_restart_starts_late_or_marks_missed(tmp_path: Path) -> None:
         db = box.settings.db_path
     backdate(db, ids[0], 5)    # 5 min late, 30 min window: starts late
     backdate(db, ids[1], 20)   # 20 min late, 10 min window: missed
-    async with running_box(tmp_path) as box:  # same data dir: a restart
+    # Same data dir: a restart. clock_settle=0: this box trusts its wall clock at once (the
+    # default waits 60 s without a jump before declaring anything missed; test_faults.py).
+    async with running_box(tmp_path, clock_settle=0.0) as box:
         await asyncio.sleep(0.5)
         teacher_token = (await box.http.post("/api/auth/login", json={
             "username": "alice", "password": "correct horse battery"})).json()["token"]

@@ -9,7 +9,11 @@
  *    ONE localStorage record, so the two can never disagree after a reload;
  *  - it hands `last_seq` to socket.io-client through the `auth` *callback*, which the client calls
  *    on every connection attempt, so each retry sends the newest value, not the one from page load;
- *  - it drops every event whose `seq <= last_seq` (exactly-once, in order);
+ *  - it drops every event it already has (exactly-once, in order);
+ *  - it notices a lost event: `seq` is box-wide, so its gaps mean nothing, but every event names its
+ *    `room` and that room's previous seq (`prev_seq`). It keeps the last seq it has per room (seeded
+ *    by `state_sync.rooms`); an event whose `prev_seq` is above that means one never arrived, so it
+ *    drops the event and reconnects with that room's seq as `last_seq` to be replayed the rest;
  *  - it applies replayed events, then lets `state_sync` replace the state wholesale;
  *  - it reports the link as "connected", "reconnecting" or "offline" (plus "denied" when the box
  *    refuses the session, e.g. after a reset), and marks the state "stale" whenever it was not
@@ -140,18 +144,37 @@ function readRecord(key) {
     const rec = JSON.parse(raw);
     if (!rec || rec.v !== RECORD_VERSION) return null;
     if (!Number.isSafeInteger(rec.last_seq) || rec.last_seq < 0) return null;
-    return { lastSeq: rec.last_seq, state: normaliseState(rec.state), savedAt: rec.saved_at || null };
+    return {
+      lastSeq: rec.last_seq,
+      rooms: normaliseRooms(rec.rooms),
+      syncedAt: Number.isSafeInteger(rec.synced_at) ? rec.synced_at : rec.last_seq,
+      state: normaliseState(rec.state),
+      savedAt: rec.saved_at || null,
+    };
   } catch {
     return null; // private mode, quota, corrupt JSON: start fresh rather than loop on errors
   }
 }
 
-function writeRecord(key, lastSeq, state) {
+/** {room: seq} with only integer seqs: what `state_sync.rooms` and storage may hold. */
+function normaliseRooms(raw) {
+  const out = {};
+  if (!raw || typeof raw !== "object") return out;
+  for (const [room, seq] of Object.entries(raw)) {
+    if (Number.isSafeInteger(seq)) out[room] = seq;
+  }
+  return out;
+}
+
+function writeRecord(key, lastSeq, marks, state) {
   const savedAt = new Date().toISOString();
   try {
     window.localStorage.setItem(
       key,
-      JSON.stringify({ v: RECORD_VERSION, last_seq: lastSeq, state, saved_at: savedAt }),
+      JSON.stringify({
+        v: RECORD_VERSION, last_seq: lastSeq, rooms: marks.rooms, synced_at: marks.syncedAt,
+        state, saved_at: savedAt,
+      }),
     );
   } catch {
     /* storage full or disabled: live view still works, only reload-while-offline suffers */
@@ -180,6 +203,11 @@ export function createStream(opts) {
   const key = STORAGE_PREFIX + opts.storageKey;
   const stored = readRecord(key);
   let lastSeq = stored ? stored.lastSeq : null;
+  let rooms = stored ? stored.rooms : {}; // room -> the last seq we have for it
+  let syncedAt = stored ? stored.syncedAt : null; // the box-wide seq `rooms` was taken at
+  let resumeFrom = null; // set by a gap: the next connect asks for a replay from here
+  let healing = false; // a gap was seen: drop live events until the replay brings them
+  let gaps = 0;
   let state = stored ? stored.state : emptyState();
   let savedAt = stored ? stored.savedAt : null;
   let fromCache = Boolean(stored);
@@ -217,14 +245,36 @@ export function createStream(opts) {
 
   function persist() {
     if (lastSeq === null) return;
-    savedAt = writeRecord(key, lastSeq, state);
+    savedAt = writeRecord(key, lastSeq, { rooms, syncedAt }, state);
+  }
+
+  /** The last seq we have for the event's room (events without a room: the box-wide one). */
+  function markFor(payload) {
+    if (typeof payload.room !== "string") return lastSeq ?? 0;
+    return rooms[payload.room] ?? syncedAt ?? 0;
+  }
+
+  /** An event of this room never reached us: reconnect and be replayed everything after `mark`. */
+  function heal(mark) {
+    resumeFrom = resumeFrom === null ? mark : Math.min(resumeFrom, mark);
+    if (healing) return;
+    healing = true;
+    gaps += 1;
+    socket.disconnect();
+    socket.connect();
   }
 
   function handleSeqEvent(name, payload) {
     if (!payload || !Number.isSafeInteger(payload.seq)) return; // malformed: ignore, sync repairs
-    if (lastSeq !== null && payload.seq <= lastSeq) return; // already processed: drop
+    const mark = markFor(payload);
+    if (payload.seq <= mark) return; // already processed: drop
+    if (healing || (Number.isSafeInteger(payload.prev_seq) && payload.prev_seq > mark)) {
+      heal(mark); // not applied: the replay brings it again, after the one we missed
+      return;
+    }
     state = applyEvent(state, name, payload);
-    lastSeq = payload.seq;
+    if (typeof payload.room === "string") rooms[payload.room] = payload.seq;
+    lastSeq = Math.max(lastSeq ?? 0, payload.seq);
     persist();
     const i = { ...info(), replay: replaying };
     for (const fn of eventHandlers) fn(name, payload, i);
@@ -238,7 +288,12 @@ export function createStream(opts) {
       // recovered:false means our last_seq was unusable (pruned, or a wiped box whose seq restarted):
       // adopt the box's seq as-is. recovered:true never moves us backwards.
       lastSeq = p.recovered === true && lastSeq !== null ? Math.max(lastSeq, p.seq) : p.seq;
+      if (p.rooms && typeof p.rooms === "object") {
+        rooms = normaliseRooms(p.rooms);
+        syncedAt = p.seq;
+      }
     }
+    resumeFrom = null;
     replaying = false;
     synced = true;
     fromCache = false;
@@ -261,8 +316,10 @@ export function createStream(opts) {
         // packets that arrive ahead of the CONNECT ack and flushes them first), so reset here.
         replaying = true;
         synced = false;
+        healing = false; // events from here on belong to the new connection's replay
         const a = {};
-        if (lastSeq !== null) a.last_seq = lastSeq;
+        const position = resumeFrom ?? lastSeq;
+        if (position !== null) a.last_seq = position;
         if (opts.token) a.token = opts.token;
         cb(a);
       },
@@ -338,6 +395,10 @@ export function createStream(opts) {
     },
     get lastSeq() {
       return lastSeq;
+    },
+    /** How many lost events this stream noticed (each healed by a replay). */
+    get gaps() {
+      return gaps;
     },
     get status() {
       return status;
