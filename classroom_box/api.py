@@ -6,6 +6,7 @@ matrix test, so a route cannot exist without saying who may call it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import sqlite3
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from classroom_box import __version__
+from classroom_box import __version__, accounts
 from classroom_box.auth import (
     COOKIE_NAME,
     Principal,
@@ -29,6 +30,7 @@ from classroom_box.auth import (
 )
 from classroom_box.config import Settings
 from classroom_box.qr import svg_qr
+from classroom_box.ratelimit import is_box_itself
 from classroom_box.validation import ApiError, Field, Schema, invalid, validate
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ class Route:
 
 
 ROUTES: list[Route] = []
+GUESS_HOLD = 2.0  # seconds a throttled wrong join code waits for its 429
+JOIN_WAIT = 60.0  # Retry-After for a device that joined too many new students
 api = Blueprint("api", __name__)
 
 
@@ -141,12 +145,16 @@ SETUP = {"token": Field("str", max_len=100), "username": Field("str", max_len=80
 async def setup(_: Principal | None, body: dict[str, Any]) -> Any:
     """Create the first teacher with the one-time token printed by `serve`."""
     b = box()
-    if not b.setup.check(body["token"]) or await teacher_count(b.store) > 0:
-        raise ApiError(403, "forbidden", "this setup link is not valid (already used?)")
     if len(body["password"]) < 8:
         raise ApiError(422, "invalid", "the password needs at least 8 characters")
-    user_id = await create_teacher(b.store, body["username"], body["password"])
-    b.setup.consume()
+    taken = b.setup.take(body["token"])
+    if taken is None or await teacher_count(b.store) > 0:
+        raise ApiError(403, "forbidden", "this setup link is not valid (already used?)")
+    try:
+        user_id = await create_teacher(b.store, body["username"], body["password"])
+    except BaseException:
+        b.setup.give_back(taken)  # nothing was created: the link still works
+        raise
     return await _logged_in(user_id, body["username"], 201)
 
 
@@ -162,19 +170,17 @@ LOGIN = {"username": Field("str", max_len=80), "password": Field("str", max_len=
 
 @route("POST", "/api/auth/login", "public", LOGIN)
 async def login(_: Principal | None, body: dict[str, Any]) -> Any:
-    """Teacher login; failures are throttled per username and per address."""
-    throttle = box().login_throttle
-    keys = ("user:" + body["username"].casefold(), "addr:" + client_ip())
-    wait = max(throttle.retry_after(k) for k in keys)
+    """Teacher login; a device that keeps failing is slowed down (`ratelimit.LoginThrottle`)."""
+    b, username, address = box(), body["username"], client_ip()
+    unlocks = await accounts.unlocks(b.store, username)
+    wait = b.login_throttle.retry_after(username, address, unlocks)
     if wait > 0:
         raise throttled(f"too many failed logins; try again in {math.ceil(wait)} s", wait)
-    found = await check_login(box().store, body["username"], body["password"])
+    found = await check_login(b.store, username, body["password"])
     if found is None:
-        for key in keys:
-            throttle.fail(key)
+        b.login_throttle.fail(username, address)
         raise ApiError(401, "bad_credentials", "wrong username or password")
-    for key in keys:
-        throttle.succeed(key)
+    b.login_throttle.succeed(username, address)
     return await _logged_in(*found)
 
 
@@ -231,19 +237,23 @@ async def list_classes(principal: Principal) -> Any:
 
 
 async def _section_by_code(code: object) -> sqlite3.Row:
+    """A valid code always passes; only wrong ones count, and a guesser who keeps guessing
+    waits for each answer (issue 15: checking the throttle first let one student on a shared
+    address block every classmate's join)."""
     b = box()
-    key = "join:" + client_ip()
-    wait = b.join_throttle.retry_after(key)
-    if wait > 0:
-        raise throttled(f"too many wrong codes; try again in {math.ceil(wait)} s", wait)
     clean = validate({"join_code": code}, {"join_code": Field("code")})["join_code"]
     section = await b.classes.by_code(clean)
-    if section is None:
-        b.join_throttle.fail(key)
-        raise ApiError(404, "not_found", "no class has that join code")
-    if section["archived_at"] is not None:
-        raise ApiError(410, "archived", "this class is archived: ask your teacher")
-    return section
+    if section is not None:
+        if section["archived_at"] is not None:
+            raise ApiError(410, "archived", "this class is archived: ask your teacher")
+        return section
+    key = "join:" + client_ip()
+    wait = b.join_throttle.retry_after(key)
+    b.join_throttle.fail(key)
+    if wait > 0:
+        await asyncio.sleep(min(wait, GUESS_HOLD))  # no fast "no" while throttled
+        raise throttled(f"too many wrong codes; try again in {math.ceil(wait)} s", wait)
+    raise ApiError(404, "not_found", "no class has that join code")
 
 
 @route("GET", "/api/join/<code>", "public")
@@ -256,7 +266,7 @@ async def join_info(_: Principal | None, code: str) -> Any:
             "box_name": "" if name == Settings().name else name}
 
 
-JOIN = {"join_code": Field("code"), "name": Field("str", max_len=80)}
+JOIN = {"join_code": Field("code"), "name": Field("name", max_len=80)}
 
 
 @route("POST", "/api/join", "public", JOIN)
@@ -266,12 +276,14 @@ async def join(principal: Principal | None, body: dict[str, Any]) -> Any:
     b = box()
     if principal and principal.kind == "student" and principal.section_id == section["id"]:
         student_id = principal.id
-        if body["name"] != principal.name:
-            await b.classes.rename_student(student_id, body["name"])
+        name = await b.classes.rename_student(student_id, body["name"])
     else:
-        student_id = await b.classes.add_student(section["id"], body["name"])
+        if not (is_box_itself(client_ip()) or b.join_rate.take(client_ip())):
+            raise throttled("too many joins from this device; wait a minute", JOIN_WAIT)
+        student_id, name = await b.classes.add_student(
+            section["id"], body["name"], b.settings.max_students_per_section)
     token = await issue_token(b.store, "student", student_id, None)
-    return with_cookie({"student": {"id": student_id, "name": body["name"]},
+    return with_cookie({"student": {"id": student_id, "name": name},
                         "class_id": section["class_id"], "section_id": section["id"],
                         "token": token}, token)
 

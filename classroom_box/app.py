@@ -7,10 +7,11 @@ forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import socketio
@@ -28,10 +29,10 @@ from classroom_box.config import Settings
 from classroom_box.events import Event, EventLog, Publisher
 from classroom_box.fanout import ClassroomManager
 from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import SocketIOGuard, is_own_origin, own_origin
+from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
 from classroom_box.management import Management
 from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.ratelimit import FailureThrottle
+from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
 from classroom_box.realtime import Realtime
 from classroom_box.retention import Retention
 from classroom_box.scheduler import Scheduler
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
 CLOCK_EVERY = 1.0
+UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
 
 
 @dataclass
@@ -57,6 +59,18 @@ class SetupToken:
 
     def consume(self) -> None:
         self.value = None
+
+    def take(self, token: str) -> str | None:
+        """Check and consume in one step (no await between): of concurrent requests with the
+        right token exactly one gets it (issue 15: five created five teachers). Returns the
+        token for `give_back` if creating the teacher then fails."""
+        if not self.check(token):
+            return None
+        taken, self.value = self.value, None
+        return taken
+
+    def give_back(self, taken: str) -> None:
+        self.value = taken
 
 
 @dataclass
@@ -76,9 +90,12 @@ class Box:
     management: Management
     retention: Retention
     setup: SetupToken = field(default_factory=SetupToken)
-    login_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
         default_factory=lambda: FailureThrottle(free=10, max_delay=60))
+    # New students per address: a class behind one NAT joins at once (burst 40), then one
+    # every 6 s; a join flood filled the database at ~600 MB/hour from one laptop (issue 15).
+    join_rate: KeyedBuckets = field(default_factory=lambda: KeyedBuckets(rate=1 / 6, burst=40))
     _pruner: asyncio.Task[None] | None = None
     _clock_watch: asyncio.Task[None] | None = None
 
@@ -115,6 +132,12 @@ class Box:
                 if removed:
                     self.realtime.catch_ups.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
+                # A wall clock that just jumped a year ahead would make every new student look
+                # a day old: only trust it once settled (clock.py).
+                gone = (await self.classes.remove_unconnected(UNCONNECTED_STUDENT_TTL)
+                        if self.clock.settled() else 0)
+                if gone:
+                    log.info("removed %d students who joined but never connected", gone)
             except Exception as exc:
                 if storage_full(exc, self.store.path) is None:
                     log.exception("pruning the event log failed")
@@ -174,7 +197,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     box = build_box(settings, sio, manager)
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
-                      JSON_SORT_KEYS=False)
+                      BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
     app.register_blueprint(install_routes())
     app.register_blueprint(pages)
@@ -187,15 +210,36 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
 
 
 def settings_secret(settings: Settings) -> str:
-    """Generated on first start and kept in the data dir (0600): never a hard-coded default."""
+    """Generated on first start and kept in the data dir (0600): never a hard-coded default.
+
+    Written durably (fsync, renamed into place, the directory fsynced): without that
+    a power cut soon after the first start left an empty file, and the box then ran with an
+    empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
+    """
     path = settings.data_dir / "secret_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            with open(path, "x", encoding="ascii") as handle:
-                handle.write(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-    return path.read_text(encoding="ascii").strip()
+    text = path.read_text(encoding="ascii").strip() if path.exists() else ""
+    if not text:
+        text = secrets.token_urlsafe(48)
+        _create_durably(path, text)
+    return text
+
+
+def _create_durably(path: Path, text: str) -> None:
+    """Put `text` into `path` so that it is on disk before the name points at it."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, path)  # not link(): FAT and many FUSE filesystems have no hard links
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _install_hooks(app: Quart, box: Box) -> None:

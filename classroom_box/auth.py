@@ -39,6 +39,7 @@ class Principal:
     token_hash: str
     class_id: int | None = None
     section_id: int | None = None
+    seen: bool = True  # a student who has connected at least once
 
     @property
     def is_teacher(self) -> bool:
@@ -163,7 +164,7 @@ async def principal_for(store: Store, token: object) -> Principal | None:
         user = await store.one("SELECT id, username FROM users WHERE id = ?", (row["subject_id"],))
         return Principal("teacher", user["id"], user["username"], hashed) if user else None
     student = await store.one(
-        "SELECT st.id, st.name, st.section_id, se.class_id FROM students st"
+        "SELECT st.id, st.name, st.section_id, st.seen_at, se.class_id FROM students st"
         " JOIN sections se ON se.id = st.section_id WHERE st.id = ?",
         (row["subject_id"],),
     )
@@ -171,7 +172,7 @@ async def principal_for(store: Store, token: object) -> Principal | None:
         return None
     return Principal(
         "student", student["id"], student["name"], hashed, student["class_id"],
-        student["section_id"],
+        student["section_id"], student["seen_at"] is not None,
     )
 
 

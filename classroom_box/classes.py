@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from datetime import timedelta
 from typing import Any
 
 from classroom_box.store import Store, Tx
@@ -98,14 +99,62 @@ class Classes:
         )
         return [(r[0], r[1]) for r in rows]
 
-    async def add_student(self, section_id: int, name: str) -> int:
+    async def add_student(self, section_id: int, name: str, limit: int) -> tuple[int, str]:
+        """A new student, under a name no classmate has (a second "Emma Stone" becomes
+        "Emma Stone (2)"); refused once the section has `limit` students."""
         async with self.store.write() as tx:
+            names = await self._names(tx, section_id)
+            if len(names) >= limit:
+                raise ApiError(409, "section_full",
+                               "this class is full; ask your teacher")
+            name = distinct_name(name, names)
             cur = await tx.execute(
                 "INSERT INTO students (section_id, name, created_at) VALUES (?, ?, ?)",
                 (section_id, name, iso(utcnow())),
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.lastrowid or 0), name
 
-    async def rename_student(self, student_id: int, name: str) -> None:
+    async def rename_student(self, student_id: int, name: str) -> str:
+        """The student's name after the rename (made distinct like in `add_student`)."""
         async with self.store.write() as tx:
+            row = await tx.one("SELECT section_id, name FROM students WHERE id = ?",
+                               (student_id,))
+            if row is None or row["name"] == name:
+                return name
+            others = await self._names(tx, row["section_id"], besides=student_id)
+            name = distinct_name(name, others)
             await tx.execute("UPDATE students SET name = ? WHERE id = ?", (name, student_id))
+            return name
+
+    @staticmethod
+    async def _names(tx: Tx, section_id: int, besides: int = 0) -> set[str]:
+        # Removed students (issue 14) keep their row for the records, not their name or place.
+        rows = await tx.all("SELECT name FROM students WHERE section_id = ? AND id != ?"
+                            " AND removed_at IS NULL", (section_id, besides))
+        return {str(r[0]).casefold() for r in rows}
+
+    async def mark_seen(self, student_id: int) -> None:
+        """A student's first connection: from now on they are not removed as never seen."""
+        async with self.store.write() as tx:
+            await tx.execute("UPDATE students SET seen_at = ? WHERE id = ? AND seen_at IS NULL",
+                             (iso(utcnow()), student_id))
+
+    async def remove_unconnected(self, older_than: float) -> int:
+        """Students who joined more than `older_than` seconds ago and never connected: a join
+        flood's rows, or a phone that never came back. Their tokens go with them."""
+        cutoff = iso(utcnow() - timedelta(seconds=older_than))
+        stale = "SELECT id FROM students WHERE seen_at IS NULL AND created_at < ?"
+        async with self.store.write() as tx:
+            await tx.execute(f"DELETE FROM tokens WHERE kind = 'student' AND subject_id IN"
+                             f" ({stale})", (cutoff,))
+            cur = await tx.execute(f"DELETE FROM students WHERE id IN ({stale})", (cutoff,))
+            return int(cur.rowcount or 0)
+
+
+def distinct_name(name: str, taken: set[str]) -> str:
+    """`name`, or `name (2)`, `name (3)` ... whichever no classmate has (case-insensitive)."""
+    candidate, number = name, 1
+    while candidate.casefold() in taken:
+        number += 1
+        candidate = f"{name} ({number})"
+    return candidate

@@ -1,4 +1,4 @@
-"""What can IT type? `serve`, `teacher add|list`, and the appliance commands.
+"""What can IT type? `serve`, `teacher add|list|unlock|passwd|remove`, and appliance commands.
 
 argparse, not click: the flags come straight from the settings table in config.py.
 """
@@ -13,6 +13,7 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
+from typing import Any
 
 from classroom_box import __version__
 from classroom_box.config import Settings, add_arguments, settings_from_args
@@ -43,8 +44,24 @@ def build_parser() -> argparse.ArgumentParser:
     listing = teacher.add_parser("list", help="list teachers")
     add_arguments(listing, only=("data_dir",))
     listing.set_defaults(func=cmd_teacher_list)
+    add_account_commands(teacher)
     add_appliance_commands(sub)
     return parser
+
+
+def add_account_commands(teacher: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    unlock = teacher.add_parser("unlock", help="forget failed logins for a teacher (also while"
+                                " serving)")
+    passwd = teacher.add_parser("passwd", help="set a new password (stdin or a prompt); ends the"
+                                " teacher's sessions")
+    remove = teacher.add_parser("remove", help="delete a teacher account and its sessions")
+    remove.add_argument("--with-classes", action="store_true",
+                        help="also delete the teacher's classes, students and lecture history")
+    for parser, func in ((unlock, cmd_teacher_unlock), (passwd, cmd_teacher_passwd),
+                         (remove, cmd_teacher_remove)):
+        parser.add_argument("username")
+        add_arguments(parser, only=("data_dir",))
+        parser.set_defaults(func=func)
 
 
 def add_appliance_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -153,6 +170,68 @@ def cmd_teacher_add(args: argparse.Namespace) -> int:
         return 1
     print(f"teacher {username!r} created (id {user_id})")
     return 0
+
+
+def run_account_command(args: argparse.Namespace, action: Any) -> int:
+    """Open the store, run `action(store)`, print its message or the AccountError's."""
+    from classroom_box.accounts import AccountError
+    from classroom_box.store import Store
+
+    settings = settings_from_args(args)
+    if not settings.db_path.exists():
+        print("no database yet", file=sys.stderr)
+        return 1
+
+    async def run() -> str:
+        store = Store(settings.db_path)
+        await store.open()
+        try:
+            return str(await action(store))
+        finally:
+            await store.close()
+
+    try:
+        print(asyncio.run(run()))
+    except AccountError as exc:
+        print(f"classroom-box: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_teacher_unlock(args: argparse.Namespace) -> int:
+    from classroom_box import accounts
+
+    async def action(store: Any) -> str:
+        await accounts.unlock(store, args.username)
+        return f"teacher {args.username!r} unlocked"
+
+    return run_account_command(args, action)
+
+
+def cmd_teacher_passwd(args: argparse.Namespace) -> int:
+    from classroom_box import accounts
+
+    password = read_password()
+    if len(password) < 8:
+        print("password must have at least 8 characters", file=sys.stderr)
+        return 2
+
+    async def action(store: Any) -> str:
+        await accounts.set_password(store, args.username, password)
+        return f"password of {args.username!r} changed; their sessions have ended"
+
+    return run_account_command(args, action)
+
+
+def cmd_teacher_remove(args: argparse.Namespace) -> int:
+    from classroom_box import accounts
+
+    async def action(store: Any) -> str:
+        classes = await accounts.remove_teacher(store, args.username, args.with_classes)
+        return f"teacher {args.username!r} removed" + (
+            f" with {classes} class(es)" if classes else "")
+
+    return run_account_command(args, action)
 
 
 def cmd_teacher_list(args: argparse.Namespace) -> int:

@@ -64,6 +64,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("teacher_session_hours", float, "hours a teacher login stays valid"),
     Setting("max_connections_per_address", int,
             "open sockets allowed per client address (a class behind one NAT shares one)"),
+    Setting("max_http_connections_per_address", int,
+            "open TCP connections (websockets included) allowed per client address"),
+    Setting("max_students_per_section", int,
+            "students who may join one section (a join flood stops there)"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
     Setting("clock_settle", float,
             "seconds the wall clock must run without a jump before a schedule may be declared"
@@ -87,6 +91,8 @@ class Settings:
     tls_key: Path | None = None
     teacher_session_hours: float = 12.0
     max_connections_per_address: int = 200
+    max_http_connections_per_address: int = 256
+    max_students_per_section: int = 200
     public_host: str = ""
     clock_settle: float = 60.0
     data_retention_days: int = 365

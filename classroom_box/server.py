@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import importlib.util
 import logging
 import sys
@@ -22,7 +21,8 @@ from classroom_box import __version__
 from classroom_box.app import create_app
 from classroom_box.config import Settings
 from classroom_box.discovery import Advertiser, box_id
-from classroom_box.limits import harden
+from classroom_box.gcpolicy import tune_gc
+from classroom_box.limits import ConnectionBudget, fd_limit, harden
 from classroom_box.lock import AlreadyServing, ServeLock
 from classroom_box.netinfo import local_hostname
 from classroom_box.notify import notify, watchdog_loop
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 
 def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
+    budget = ConnectionBudget.for_fd_limit(settings.max_http_connections_per_address,
+                                           fd_limit())
     return harden(uvicorn.Config(
         app, host=settings.host, port=settings.port, lifespan="on",
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio", http="httptools",
@@ -40,7 +42,7 @@ def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
         log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=3,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-    ))
+    ), budget=budget)
 
 
 def banner(settings: Settings, setup_token: str | None, mdns_host: str,
@@ -64,19 +66,6 @@ def banner(settings: Settings, setup_token: str | None, mdns_host: str,
     lines += ["", "Students scan this to open the join page:", terminal_qr(base + "/",
                                                                             ascii_only=ascii_only)]
     return "\n".join(lines)
-
-
-# Full (generation 2) collections scan every object of every connected student: 40-115 ms pauses
-# with 1,000 students, which were the whole fan-out p99 tail (150-170 ms -> 46-64 ms measured,
-# docs/benchmark.md). Young collections keep their defaults; the full one waits 100x longer.
-GC_THRESHOLDS = (700, 10, 1000)
-
-
-def tune_gc() -> None:
-    """Freeze start-up objects out of the collector's view and make full collections rare."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve(settings: Settings) -> int:

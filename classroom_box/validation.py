@@ -7,6 +7,7 @@ A `Schema` is a mapping of field name to `Field`. `validate()` returns a clean d
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,14 +35,14 @@ def invalid(message: str) -> ApiError:
 
 @dataclass(frozen=True)
 class Field:
-    kind: str  # "str", "int", "id", "time", "code", "str_list"
+    kind: str  # "str", "name", "int", "id", "time", "code", "str_list"
     required: bool = True
     max_len: int = 200
     min: int | None = None
     max: int | None = None
 
     def json_schema(self) -> dict[str, Any]:
-        if self.kind == "str":
+        if self.kind in ("str", "name"):
             return {"type": "string", "minLength": 1 if self.required else 0,
                     "maxLength": self.max_len}
         if self.kind == "code":
@@ -94,6 +95,8 @@ def _check(name: str, value: object, rule: Field) -> Any:
         if len({i.casefold() for i in items}) != len(items):
             raise invalid(f"'{name}' has duplicates")
         return items
+    if rule.kind == "name":
+        value = normalise_name(value) if isinstance(value, str) else value
     text = _check_str(name, value, rule)
     if rule.kind == "code":
         code = text.upper()
@@ -126,6 +129,19 @@ def _check_str(name: str, value: object, rule: Field) -> str:
     if len(text) > rule.max_len:
         raise invalid(f"'{name}' must be at most {rule.max_len} characters")
     return text
+
+
+def normalise_name(text: str) -> str:
+    """One spelling per visible name: NFC, no invisible or bidi control characters (Unicode
+    categories Cc, Cf, Co, Cs, Zl, Zp), runs of spaces as one. "Emma Stone\u200b" and
+    "\u202eenotS ammE" used to be roster entries that looked like "Emma Stone"."""
+    text = unicodedata.normalize("NFC", text)
+    visible = "".join(" " if c.isspace() else c for c in text
+                      if c.isspace() or unicodedata.category(c) not in HIDDEN)
+    return " ".join(visible.split())
+
+
+HIDDEN = {"Cc", "Cf", "Co", "Cs", "Zl", "Zp"}
 
 
 def parse_time(name: str, text: str) -> datetime:

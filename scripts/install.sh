@@ -153,10 +153,13 @@ write_admin_wrapper() {
 # Run a classroom-box command as the service's dynamic user, on the service's data, so files it
 # creates belong to the service (e.g. `sudo classroom-box-admin teacher add alice`).
 # Installed by scripts/install.sh. That user can write only in /var/lib/classroom-box.
+# StateDirectoryMode and UMask as in the unit: otherwise systemd would reset the data directory to
+# its default 0755 and new files would be world-readable until the next service start.
 if [ -t 0 ]; then io=--pty; else io=--pipe; fi
 exec systemd-run --quiet --wait --collect "$io" --service-type=exec \
     -p DynamicUser=yes -p User=classroom-box -p Group=classroom-box \
-    -p StateDirectory=classroom-box -p EnvironmentFile=-/etc/classroom-box/env \
+    -p StateDirectory=classroom-box -p StateDirectoryMode=0700 -p UMask=0077 \
+    -p EnvironmentFile=-/etc/classroom-box/env \
     -E CLASSROOM_BOX_DATA_DIR=/var/lib/classroom-box \
     /opt/classroom-box/venv/bin/classroom-box "$@"
 EOF

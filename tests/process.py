@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ class BoxProcess:
         self.data_dir, self.port = data_dir, port or free_port()
         self.extra = extra
         self.env = env or {}
+        self.preexec: Callable[[], None] | None = None  # e.g. a lower descriptor limit
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"box-{self.port}.log"
 
@@ -34,7 +36,7 @@ class BoxProcess:
                 [sys.executable, "-m", "classroom_box", "serve", "--host", "127.0.0.1",
                  "--port", str(self.port), "--data-dir", str(self.data_dir), "--no-mdns",
                  *self.extra],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
+                stdout=log, stderr=subprocess.STDOUT, env=env, preexec_fn=self.preexec,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

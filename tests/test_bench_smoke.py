@@ -18,9 +18,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "scripts" / "bench"
-PEERS_DIR = REPO.parent / "shared" / "peers"
 
 pytestmark = [
+    pytest.mark.bench,
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("node") is None or shutil.which("npm") is None,
                        reason="the load generator needs Node.js 20 and npm"),
@@ -71,9 +71,8 @@ def test_bench_against_the_box_all_scenarios() -> None:
 
 
 def test_bench_against_the_node_peer() -> None:
-    assert (PEERS_DIR / "node-socketio" / "server.js").exists(), f"peers missing in {PEERS_DIR}"
     lines = run_bench("--targets", "node", "--n", "20", "--m", "5", "--interval", "0.05",
-                      "--idle", "1", "--peers-dir", str(PEERS_DIR))
+                      "--idle", "1")
     runs = [line for line in lines if line["kind"] == "run"]
     assert [r["target"] for r in runs] == ["node"]
     assert_fanout_sound(runs[0], 20, 5)

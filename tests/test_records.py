@@ -105,11 +105,14 @@ def read_csv(archive: zipfile.ZipFile, name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
 
 
-def export_cli(teacher: str, target: Path, data: Path) -> subprocess.CompletedProcess[str]:
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """The CLI as IT types it, while the box serves from the same data dir."""
-    return subprocess.run(
-        [sys.executable, "-m", "classroom_box", "export", "--teacher", teacher, str(target),
-         "--data-dir", str(data)], capture_output=True, text=True, timeout=30)
+    return subprocess.run([sys.executable, "-m", "classroom_box", *args], capture_output=True,
+                          text=True, timeout=30)
+
+
+def export_cli(teacher: str, target: Path, data: Path) -> subprocess.CompletedProcess[str]:
+    return cli("export", "--teacher", teacher, str(target), "--data-dir", str(data))
 
 
 async def test_export_writes_one_teachers_records_as_csv(tmp_path: Path) -> None:
@@ -142,5 +145,13 @@ async def test_export_writes_one_teachers_records_as_csv(tmp_path: Path) -> None
         missing = export_cli("nobody", tmp_path / "x.zip", data)
         assert missing.returncode == 1 and "no teacher named 'nobody'" in missing.stderr
         assert not (tmp_path / "x.zip").exists()
+
+        # the records do not pin the account: IT can still remove the teacher with the classes
+        removed = cli("teacher", "remove", "alice", "--with-classes", "--data-dir", str(data))
+        assert removed.returncode == 0, removed.stderr
+        with sqlite3.connect(data / "classroom-box.db") as db:
+            left = db.execute("SELECT COUNT(*) FROM attendance WHERE session_id = ?",
+                              (alice["session_id"],)).fetchone()[0]
+        assert left == 0
     finally:
         box.kill()

@@ -31,7 +31,9 @@ async def test_malformed_socket_packet_drops_client_without_error(
         box: RunningBox, caplog: pytest.LogCaptureFixture) -> None:
     teacher = await box.teacher()
     url = box.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-    for frame in ('42["teacher_connect",' + "[" * 20_000 + "]" * 20_000 + "]", "42[not json"):
+    # a name that is not a string raised "unhashable type" in python-socketio's dispatcher
+    for frame in ('42["teacher_connect",' + "[" * 20_000 + "]" * 20_000 + "]", "42[not json",
+                  '42[["teacher_connect"],{}]', '42[{"a":1}]', "42[]", "42{}"):
         async with websockets.connect(url) as ws:
             await ws.recv()
             await ws.send('40{"token": "' + teacher.token + '"}')

@@ -85,3 +85,12 @@ async def test_teacher_session_expires(tmp_path: Path) -> None:
         assert await socket_connect(box.url, teacher.token) is None
         assert await polling_connect(box.http, teacher.token) == "44"
         assert (await student.get("/api/me")).status_code == 200  # students stay in their class
+
+
+def test_an_empty_secret_key_left_by_a_power_cut_is_replaced(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    (settings.data_dir / "secret_key").write_text("")
+    secret = settings_secret(settings)
+    assert len(secret) >= 48
+    assert (settings.data_dir / "secret_key").read_text() == secret

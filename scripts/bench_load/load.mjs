@@ -5,13 +5,15 @@
 //
 // Driven by scripts/bench over stdin/stdout, one JSON object per line:
 //   argv[2]: path of a JSON config (see Config below)
-//   stdin:   {"cmd": "fanout"} | {"cmd": "storm"} | {"cmd": "quit"}
-//   stdout:  {"event": "connected" | "fanout" | "storm" | "bye" | "error", ...figures}
+//   stdin:   {"cmd": "fanout"} | {"cmd": "storm"} | {"cmd": "soak"} | {"cmd": "leave"} | {"cmd": "quit"}
+//   stdout:  {"event": "connected" | "fanout" | "storm" | "soak_warm" | "soak" | "left" | "bye" |
+//             "error", ...figures}
 // The orchestrator samples the server's RSS and CPU between these steps, so the steps wait for it.
 //
 // Config: {url, mode: "box"|"peer", n, m, interval_s, class_id, section_id, session_id,
 //          tokens?: [student tokens] (box), teacher_token?: string (box),
-//          connect_concurrency, drain_timeout_s, storm_changes, storm_timeout_s}
+//          connect_concurrency, drain_timeout_s, storm_changes, storm_timeout_s,
+//          soak_s, soak_warm_s, soak_min_s, soak_max_s, soak_event_s}
 
 import { readFileSync } from "node:fs";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
@@ -307,6 +309,106 @@ async function storm() {
   });
 }
 
+/**
+ * A long day (box only): every student stays connected for a random 3-7 s, drops, and comes
+ * back with last_seq, for soak_s seconds, while the teacher posts an update every soak_event_s.
+ * After soak_warm_s a "soak_warm" line lets the orchestrator take its warm RSS sample. At the
+ * end everyone reconnects once more; a student must have seen every update exactly once.
+ */
+async function soak() {
+  const seen = students.map(() => new Map());
+  const acked = new Set(); // a failed POST may or may not have committed: only 2xx count
+  let sent = 0;
+  let httpErrors = 0;
+  let connects = 0;
+  let connectErrors = 0;
+  for (const student of students) {
+    student.onEvent = (payload) => {
+      const note = typeof payload.note === "string" ? payload.note : "";
+      if (!note.startsWith("k:")) return;
+      const marks = seen[student.index];
+      marks.set(note, (marks.get(note) || 0) + 1);
+    };
+  }
+  const t0 = performance.now();
+  const end = t0 + config.soak_s * 1000;
+  const rand = (a, b) => (a + Math.random() * (b - a)) * 1000;
+  const cycle = async (student) => {
+    while (performance.now() < end) {
+      await sleep(Math.min(rand(config.soak_min_s, config.soak_max_s), Math.max(0, end - performance.now())));
+      await new Promise((resolve) => {
+        if (!student.socket.connected) return resolve();
+        student.socket.once("disconnect", () => resolve());
+        student.socket.disconnect();
+      });
+      for (let attempt = 0; ; attempt++) {
+        student.connect();
+        try {
+          await student.ready(60000);
+          connects += 1;
+          break;
+        } catch {
+          connectErrors += 1;
+          student.socket.disconnect();
+          if (attempt > 10) throw new Error(`student ${student.index} cannot reconnect`);
+          await sleep(1000);
+        }
+      }
+    }
+  };
+  const teacher = (async () => {
+    while (performance.now() < end) {
+      const note = `k:${sent}`;
+      sent += 1;
+      try {
+        await sendProgress(sent % 101, note);
+        acked.add(note);
+      } catch (err) {
+        httpErrors += 1;
+        process.stderr.write(`soak trigger ${note}: ${err.message}\n`);
+      }
+      await sleep(config.soak_event_s * 1000);
+    }
+  })();
+  let warmReported = false;
+  const warm = (async () => {
+    await sleep(config.soak_warm_s * 1000);
+    report("soak_warm", { soak_connects: connects, soak_events_sent: acked.size });
+    warmReported = true;
+  })();
+  await Promise.all([...students.map(cycle), teacher, warm]);
+  if (!warmReported) await warm;
+  const hasAll = (marks) => [...acked].every((note) => marks.has(note));
+  const complete = () => seen.every(hasAll);
+  await waitUntil(complete, config.drain_timeout_s * 1000);
+  let lost = 0;
+  let duplicates = 0;
+  for (const marks of seen) {
+    for (const note of acked) if (!marks.has(note)) lost += 1;
+    for (const count of marks.values()) duplicates += count - 1;
+  }
+  for (const student of students) student.onEvent = null;
+  report("soak", {
+    soak_s: round3((performance.now() - t0) / 1000),
+    soak_connects: connects,
+    soak_connect_errors: connectErrors,
+    soak_events_sent: acked.size,
+    soak_http_errors: httpErrors,
+    soak_lost: lost,
+    soak_duplicates: duplicates,
+  });
+}
+
+/** Everyone leaves: the orchestrator then checks the box gave its memory and descriptors back. */
+async function leave() {
+  await Promise.all(students.map((s) => new Promise((resolve) => {
+    if (!s.socket || !s.socket.connected) return resolve();
+    s.socket.once("disconnect", () => resolve());
+    s.socket.disconnect();
+  })));
+  report("left", {});
+}
+
 // ---- main loop -----------------------------------------------------------------------------
 
 async function main() {
@@ -326,6 +428,8 @@ async function main() {
     try {
       if (cmd === "fanout") await fanout();
       else if (cmd === "storm") await storm();
+      else if (cmd === "soak") await soak();
+      else if (cmd === "leave") await leave();
       else if (cmd === "quit") break;
       else report("error", { message: `unknown command ${cmd}` });
     } catch (err) {
