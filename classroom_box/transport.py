@@ -93,17 +93,34 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         await super().close(wait=wait, abort=abort, reason=reason)
         if was_open and not self.upgraded:
             self.queue.put_nowait(None)
-        websocket = getattr(self, "_websocket", None)
+        pinger, self._pinger = getattr(self, "_pinger", None), None
+        if pinger is not None:
+            pinger.cancel()
+        websocket, self._websocket = getattr(self, "_websocket", None), None
         if was_open and websocket is not None:
             # engineio sends a close packet and waits for the client to hang up (its reader
             # keeps the socket for up to 45 s); a hostile client never does, so we hang up.
             with contextlib.suppress(Exception):
                 await websocket.close()
 
+    def schedule_ping(self) -> None:
+        """engineio's, keeping the task so that `close` can cancel it.
+
+        Its ping task sleeps `ping_interval` (25 s) holding the socket; left running after a
+        disconnect it kept every closed connection (socket, websocket, uvicorn protocol) alive
+        for those 25 s, which showed as RSS growth under reconnect churn.
+        """
+        if self.last_ping:
+            self.last_ping = None
+            self._pinger = self.server.start_background_task(self._send_ping)
+
     async def _websocket_handler(self, ws: Any) -> Any:
         """Remember the websocket so that `close` can end it from our side."""
         self._websocket = ws
-        return await super()._websocket_handler(ws)
+        try:
+            return await super()._websocket_handler(ws)
+        finally:
+            self._websocket = None
 
 
 class RateLimitedWarning:
