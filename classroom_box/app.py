@@ -1,4 +1,6 @@
 """How it is wired: `create_app(settings)` builds a fresh box (Quart + Socket.IO) with no globals.
+It owns the wiring and the lifespan, and must never hold a module-level app, server or box (every
+test gets a fresh one) nor logic that belongs to a layer.
 
 Start-up and shutdown live in Quart's `before_serving`/`after_serving`, which `socketio.ASGIApp`
 forwards the ASGI lifespan to (we pass it no hooks of its own for exactly that reason).
@@ -18,59 +20,38 @@ import socketio
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from classroom_box import api_day, openapi  # noqa: F401  (register their rows in ROUTES)
-from classroom_box.api import error_response, install_routes
-from classroom_box.attendance import AttendanceRecorder
-from classroom_box.auth import shift_token_times
-from classroom_box.autoend import AutoEnd
-from classroom_box.classes import Classes
-from classroom_box.clock import Clock
 from classroom_box.config import Settings
-from classroom_box.events import Event, EventLog, Publisher
-from classroom_box.fanout import ClassroomManager
-from classroom_box.lectures import Lectures, section_state
-from classroom_box.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
-from classroom_box.management import Management
-from classroom_box.pages import SECURITY_HEADERS, pages, static_dir
-from classroom_box.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
-from classroom_box.realtime import Realtime
-from classroom_box.retention import Retention
-from classroom_box.scheduler import Scheduler
-from classroom_box.store import Store, storage_full
-from classroom_box.transport import ClassroomServer
-from classroom_box.urls import join_url_maker
-from classroom_box.validation import ApiError
+from classroom_box.domain.accounts import SetupToken
+from classroom_box.domain.attendance import AttendanceRecorder
+from classroom_box.domain.auth import shift_token_times
+from classroom_box.domain.autoend import AutoEnd
+from classroom_box.domain.classes import Classes
+from classroom_box.domain.clock import Clock
+from classroom_box.domain.events import Event, EventLog, Publisher
+from classroom_box.domain.lectures import Lectures, section_state
+from classroom_box.domain.management import Management
+from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
+from classroom_box.domain.retention import Retention
+from classroom_box.domain.scheduler import Scheduler
+from classroom_box.domain.store import Store, storage_full
+from classroom_box.domain.validation import ApiError
+from classroom_box.live.dispatch import Dispatcher
+from classroom_box.live.fanout import ClassroomManager
+from classroom_box.live.realtime import Realtime
+from classroom_box.live.transport import ClassroomServer
+from classroom_box.web import api_day  # noqa: F401  (its @route rows join API_ROUTES)
+from classroom_box.web.api import API_ROUTES, blueprint, error_response
+from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
+from classroom_box.web.openapi import with_openapi
+from classroom_box.web.pages import SECURITY_HEADERS, pages, static_dir
+from classroom_box.web.urls import join_url_maker
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 PRUNE_EVERY = 600.0
+ROUTES = with_openapi(API_ROUTES)  # every HTTP route the box serves, /openapi.json included
 CLOCK_EVERY = 1.0
 UNCONNECTED_STUDENT_TTL = 24 * 3600.0  # seconds a joined student has to connect once
-
-
-@dataclass
-class SetupToken:
-    """The one-time link for creating the first teacher; forgotten once used."""
-
-    value: str | None = field(default_factory=lambda: secrets.token_urlsafe(24))
-
-    def check(self, token: str) -> bool:
-        return self.value is not None and secrets.compare_digest(self.value, token)
-
-    def consume(self) -> None:
-        self.value = None
-
-    def take(self, token: str) -> str | None:
-        """Check and consume in one step (no await between): of concurrent requests with the
-        right token exactly one gets it (issue 15: five created five teachers). Returns the
-        token for `give_back` if creating the teacher then fails."""
-        if not self.check(token):
-            return None
-        taken, self.value = self.value, None
-        return taken
-
-    def give_back(self, taken: str) -> None:
-        self.value = taken
 
 
 @dataclass
@@ -130,7 +111,7 @@ class Box:
             try:
                 removed = await self.events.prune(self.settings.replay_window * 3600)
                 if removed:
-                    self.realtime.catch_ups.clear()  # cached replays may predate the prune
+                    self.realtime.catchup.cache.clear()  # cached replays may predate the prune
                     log.info("pruned %d events older than the replay window", removed)
                 # A wall clock that just jumped a year ahead would make every new student look
                 # a day old: only trust it once settled (clock.py).
@@ -151,25 +132,29 @@ class Box:
             self.clock.observe()
             shift = self.clock.take_shift()
             if shift:
-                log.warning("wall clock jumped by %+.0f s; teacher sessions re-anchored", shift)
+                log.warning("wall clock jumped by %+.0f s; teacher logins re-anchored", shift)
                 try:
                     await shift_token_times(self.store, shift)
                 except Exception as exc:  # e.g. disk full: try again next round
-                    log.warning("re-anchoring teacher sessions failed (%s); will retry", exc)
+                    log.warning("re-anchoring teacher logins failed (%s); will retry", exc)
                     self.clock.pending_shift += shift
             await asyncio.sleep(CLOCK_EVERY)
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
+    """The dispatcher comes first, so the event log is built with its publisher, once; the
+    domain's own observers (lecture ends, attendance) hear each committed event after it."""
+    dispatcher = Dispatcher()
+    observers: list[Publisher] = []
     store = Store(settings.db_path)
     clock = Clock(settings.clock_settle)
-    events = EventLog(store, clock)
+    events = EventLog(store, clock, publish=publish_to(dispatcher.publish, observers))
     lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
-    realtime = Realtime(store, events, classes, sio, manager,
+    realtime = Realtime(store, events, classes, sio, manager, dispatcher,
                         max_per_address=settings.max_connections_per_address)
     autoend, attendance = AutoEnd(lectures), AttendanceRecorder(store)
-    events.publish = publish_to(realtime.publish, autoend.observe, attendance.observe)
+    observers += [autoend.observe, attendance.observe]
     realtime.on_presence = attendance.presence
     return Box(settings, store, events, lectures, classes, realtime,
                Scheduler(lectures, clock), clock, autoend, attendance,
@@ -177,14 +162,16 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
                Retention(store, settings.data_retention_days, clock))
 
 
-def publish_to(*publishers: Publisher) -> Publisher:
-    """One committed event to each publisher in turn (sockets first: they are the promise)."""
+def publish_to(sockets: Publisher, observers: list[Publisher]) -> Publisher:
+    """Each committed event to the sockets first (they are the promise), then to each observer;
+    an observer that fails is logged and the commit stands."""
     def publish(event: Event) -> None:
-        for each in publishers:
+        sockets(event)
+        for each in observers:
             try:
                 each(event)
-            except Exception:  # the commit stands; one observer must not stop the others
-                log.exception("publishing seq %s failed", event.seq)
+            except Exception:
+                log.exception("observing seq %s failed", event.seq)
     return publish
 
 
@@ -199,7 +186,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
                       BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
     app.secret_key = settings_secret(settings)
-    app.register_blueprint(install_routes())
+    app.register_blueprint(blueprint(ROUTES))
     app.register_blueprint(pages)
     _install_hooks(app, box)
     asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),
@@ -214,7 +201,7 @@ def settings_secret(settings: Settings) -> str:
 
     Written durably (fsync, renamed into place, the directory fsynced): without that
     a power cut soon after the first start left an empty file, and the box then ran with an
-    empty secret for good (found by tests/test_power_cut.py). An empty file is replaced.
+    empty secret for good (found by tests/e2e/test_power_cut.py). An empty file is replaced.
     """
     path = settings.data_dir / "secret_key"
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,6 @@
 """What can IT type? `serve`, `teacher add|list|unlock|passwd|remove`, and appliance commands.
+It owns the command line and must never be imported (only `__main__` runs it) nor run anything on a
+serving box's event loop.
 
 argparse, not click: the flags come straight from the settings table in config.py.
 """
@@ -16,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from classroom_box import __version__
-from classroom_box.config import Settings, add_arguments, settings_from_args
+from classroom_box.config import add_arguments, settings_from_args
+from classroom_box.domain import accounts
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +56,8 @@ def add_account_commands(teacher: argparse._SubParsersAction) -> None:  # type: 
     unlock = teacher.add_parser("unlock", help="forget failed logins for a teacher (also while"
                                 " serving)")
     passwd = teacher.add_parser("passwd", help="set a new password (stdin or a prompt); ends the"
-                                " teacher's sessions")
-    remove = teacher.add_parser("remove", help="delete a teacher account and its sessions")
+                                " teacher's logins")
+    remove = teacher.add_parser("remove", help="delete a teacher account and its logins")
     remove.add_argument("--with-classes", action="store_true",
                         help="also delete the teacher's classes, students and lecture history")
     for parser, func in ((unlock, cmd_teacher_unlock), (passwd, cmd_teacher_passwd),
@@ -101,29 +104,6 @@ def setup_logging(level: str) -> None:
     )
 
 
-def teachers_exist(settings: Settings) -> bool:
-    if not settings.db_path.exists():
-        return False
-    with sqlite3.connect(settings.db_path) as conn:
-        try:
-            return bool(conn.execute("SELECT COUNT(*) FROM users").fetchone()[0])
-        except sqlite3.OperationalError:
-            return False
-
-
-def existing_sections(settings: Settings) -> list[tuple[int, str, str, str]]:
-    """(section id, class name, section name, join code) of every section, read before serving."""
-    if not settings.db_path.exists():
-        return []
-    with sqlite3.connect(settings.db_path) as conn:
-        try:
-            return list(conn.execute(
-                "SELECT s.id, c.name, s.name, s.join_code FROM sections s"
-                " JOIN classes c ON c.id = s.class_id ORDER BY c.id, s.id"))
-        except sqlite3.OperationalError:
-            return []
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from classroom_box.server import serve
 
@@ -142,8 +122,8 @@ def read_password() -> str:
 
 
 def cmd_teacher_add(args: argparse.Namespace) -> int:
-    from classroom_box.auth import create_teacher
-    from classroom_box.store import Store
+    from classroom_box.domain.auth import create_teacher
+    from classroom_box.domain.store import Store
 
     settings = settings_from_args(args)
     username = args.username.strip()
@@ -174,8 +154,8 @@ def cmd_teacher_add(args: argparse.Namespace) -> int:
 
 def run_account_command(args: argparse.Namespace, action: Any) -> int:
     """Open the store, run `action(store)`, print its message or the AccountError's."""
-    from classroom_box.accounts import AccountError
-    from classroom_box.store import Store
+    from classroom_box.domain.accounts import AccountError
+    from classroom_box.domain.store import Store
 
     settings = settings_from_args(args)
     if not settings.db_path.exists():
@@ -199,7 +179,7 @@ def run_account_command(args: argparse.Namespace, action: Any) -> int:
 
 
 def cmd_teacher_unlock(args: argparse.Namespace) -> int:
-    from classroom_box import accounts
+    from classroom_box.domain import accounts
 
     async def action(store: Any) -> str:
         await accounts.unlock(store, args.username)
@@ -209,7 +189,7 @@ def cmd_teacher_unlock(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher_passwd(args: argparse.Namespace) -> int:
-    from classroom_box import accounts
+    from classroom_box.domain import accounts
 
     password = read_password()
     if len(password) < 8:
@@ -218,13 +198,13 @@ def cmd_teacher_passwd(args: argparse.Namespace) -> int:
 
     async def action(store: Any) -> str:
         await accounts.set_password(store, args.username, password)
-        return f"password of {args.username!r} changed; their sessions have ended"
+        return f"password of {args.username!r} changed; their logins have ended"
 
     return run_account_command(args, action)
 
 
 def cmd_teacher_remove(args: argparse.Namespace) -> int:
-    from classroom_box import accounts
+    from classroom_box.domain import accounts
 
     async def action(store: Any) -> str:
         classes = await accounts.remove_teacher(store, args.username, args.with_classes)
@@ -239,16 +219,13 @@ def cmd_teacher_list(args: argparse.Namespace) -> int:
     if not settings.db_path.exists():
         print("no database yet", file=sys.stderr)
         return 0
-    with sqlite3.connect(settings.db_path) as conn:
-        for user_id, username, created in conn.execute(
-            "SELECT id, username, created_at FROM users ORDER BY id"
-        ):
-            print(f"{user_id}\t{username}\t{created}")
+    for user_id, username, created in accounts.teachers(settings.db_path):
+        print(f"{user_id}\t{username}\t{created}")
     return 0
 
 
 def cmd_discover(args: argparse.Namespace) -> int:
-    from classroom_box.discovery import discover
+    from classroom_box.appliance.discovery import discover
 
     boxes = asyncio.run(discover(args.timeout))
     if not boxes:
@@ -260,15 +237,15 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 
 def cmd_qr(args: argparse.Namespace) -> int:
-    from classroom_box.qr import terminal_qr
-    from classroom_box.urls import as_served, base_url
+    from classroom_box.appliance.qr import terminal_qr
+    from classroom_box.web.urls import as_served, base_url
 
     settings = settings_from_args(args)
     if args.port is None and not os.environ.get("CLASSROOM_BOX_PORT"):
         settings = as_served(settings)  # the port the box serves on, not the default
     url = base_url(settings) + "/"
     if args.section is not None:
-        sections = existing_sections(settings)
+        sections = accounts.sections(settings.db_path)
         codes = {sid: code for sid, _, _, code in sections}
         if args.section not in codes:
             known = "".join(f"\n  {sid}: {cls} / {name}" for sid, cls, name, _ in sections)
@@ -284,9 +261,9 @@ def cmd_qr(args: argparse.Namespace) -> int:
 def cmd_tls_init(args: argparse.Namespace) -> int:
     import socket
 
-    from classroom_box.discovery import box_id
-    from classroom_box.netinfo import lan_addresses, local_hostname
-    from classroom_box.tls import TlsError, how_to_install_ca_text, init_tls
+    from classroom_box.appliance.discovery import box_id
+    from classroom_box.appliance.netinfo import lan_addresses, local_hostname
+    from classroom_box.appliance.tls import TlsError, how_to_install_ca_text, init_tls
 
     settings = settings_from_args(args)
     names = [local_hostname(box_id(settings.data_dir)).rstrip("."),
@@ -301,7 +278,7 @@ def cmd_tls_init(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from classroom_box.backup import BackupError, backup_database
+    from classroom_box.appliance.backup import BackupError, backup_database
 
     settings = settings_from_args(args)
     try:
@@ -314,8 +291,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from classroom_box.backup import BackupError, restore_database
-    from classroom_box.lock import AlreadyServing
+    from classroom_box.appliance.backup import BackupError, restore_database
+    from classroom_box.appliance.lock import AlreadyServing
 
     settings = settings_from_args(args)
     try:
@@ -328,7 +305,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from classroom_box.export import ExportError, export_teacher
+    from classroom_box.domain.export import ExportError, export_teacher
 
     settings = settings_from_args(args)
     try:

@@ -1,4 +1,6 @@
 """The documented way to consume the box's event stream from Python.
+It owns the Python consumer's half of the replay promise and must never process an event twice or
+skip one.
 
 Keep the highest `seq` you processed, send it as `auth.last_seq` on every (re)connect, drop any
 event you already have, and treat `state_sync` as the new truth. Then every event is seen exactly
@@ -20,10 +22,8 @@ from typing import Any
 
 import socketio
 
-LECTURE_EVENTS = (
-    "lecture_started", "lecture_scheduled", "lecture_ended", "lecture_cancelled",
-    "lecture_duration_update", "lecture_progress_update", "section_updated",
-)
+from classroom_box.domain.event_types import EVENT_TYPES
+
 Handler = Callable[[str, dict[str, Any]], Any]
 
 
@@ -47,7 +47,7 @@ class StreamClient:
         self._healer: asyncio.Task[None] | None = None
         client_options.setdefault("reconnection", False)
         self.sio = socketio.AsyncClient(**client_options)
-        for name in LECTURE_EVENTS:
+        for name in EVENT_TYPES:
             self.sio.on(name, self._handler(name))
         self.sio.on("state_sync", self._on_state_sync)
 

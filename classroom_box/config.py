@@ -1,4 +1,6 @@
 """One settings table: every knob of the box, from `CLASSROOM_BOX_*`, overridden by CLI flags.
+It owns every setting and must never import anything of ours: every layer may read it (except the
+domain, which is handed values).
 
 Keeping name, type, default and help in one table means `serve --help`, the environment and the
 README cannot drift apart.
@@ -48,6 +50,7 @@ class Setting:
     name: str
     parse: Callable[[str], Any]
     help: str
+    formerly: str = ""  # an earlier name, still read from the environment and the command line
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -61,7 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("mdns_interface", str, "comma-separated interface addresses for mDNS (default: LAN)"),
     Setting("tls_cert", _opt_path, "PEM certificate: serve HTTPS"),
     Setting("tls_key", _opt_path, "PEM private key for --tls-cert"),
-    Setting("teacher_session_hours", float, "hours a teacher login stays valid"),
+    Setting("teacher_login_hours", float, "hours a teacher login stays valid",
+            formerly="teacher_session_hours"),
     Setting("max_connections_per_address", int,
             "open sockets allowed per client address (a class behind one NAT shares one)"),
     Setting("max_http_connections_per_address", int,
@@ -89,7 +93,7 @@ class Settings:
     mdns_interface: str = ""
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    teacher_session_hours: float = 12.0
+    teacher_login_hours: float = 12.0
     max_connections_per_address: int = 200
     max_http_connections_per_address: int = 256
     max_students_per_section: int = 200
@@ -114,6 +118,8 @@ class Settings:
         values: dict[str, Any] = {}
         for setting in SETTINGS:
             raw = environ.get(ENV_PREFIX + setting.name.upper())
+            if not raw and setting.formerly:  # an env file written for an older box
+                raw = environ.get(ENV_PREFIX + setting.formerly.upper())
             if raw is not None and raw != "":
                 try:
                     values[setting.name] = setting.parse(raw)
@@ -131,17 +137,18 @@ def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
         if only is not None and setting.name not in only:
             continue
         flag = "--" + setting.name.replace("_", "-")
+        flags = [flag, "--" + setting.formerly.replace("_", "-")] if setting.formerly else [flag]
         env = ENV_PREFIX + setting.name.upper()
         default = DEFAULTS[setting.name]
         shown = f"default {default}; " if default not in (None, "") else ""
         if setting.parse is parse_bool:
             parser.add_argument(
-                flag, dest=setting.name, action=argparse.BooleanOptionalAction, default=None,
+                *flags, dest=setting.name, action=argparse.BooleanOptionalAction, default=None,
                 help=f"{setting.help} [{shown}env {env}]",
             )
         else:
             parser.add_argument(
-                flag, dest=setting.name, type=setting.parse, default=None,
+                *flags, dest=setting.name, type=setting.parse, default=None,
                 help=f"{setting.help} [{shown}env {env}]",
             )
 

@@ -1,4 +1,6 @@
 """Running the box for real: one process, one event loop, a banner IT can read, a clean exit.
+It owns the process (uvicorn, the banner, mDNS, systemd readiness) and must never hold classroom
+logic.
 
 uvicorn (with uvloop and httptools where available) rather than hypercorn: it is what the
 reference measurements in the benchmark issue used, and permessage-deflate can be turned off,
@@ -19,20 +21,21 @@ import uvicorn
 
 from classroom_box import __version__
 from classroom_box.app import create_app
+from classroom_box.appliance.discovery import Advertiser, box_id
+from classroom_box.appliance.lock import AlreadyServing, ServeLock
+from classroom_box.appliance.netinfo import local_hostname
+from classroom_box.appliance.notify import notify, watchdog_loop
+from classroom_box.appliance.qr import terminal_qr
 from classroom_box.config import Settings
-from classroom_box.discovery import Advertiser, box_id
-from classroom_box.gcpolicy import tune_gc
-from classroom_box.limits import ConnectionBudget, fd_limit, harden
-from classroom_box.lock import AlreadyServing, ServeLock
-from classroom_box.netinfo import local_hostname
-from classroom_box.notify import notify, watchdog_loop
-from classroom_box.qr import terminal_qr
-from classroom_box.urls import base_url, remember_served
+from classroom_box.domain import accounts
+from classroom_box.live.gcpolicy import tune_gc
+from classroom_box.web.limits import ConnectionBudget, fd_limit, harden
+from classroom_box.web.urls import base_url, remember_served
 
 log = logging.getLogger(__name__)
 
 
-def uvicorn_config(settings: Settings, app: object) -> uvicorn.Config:
+def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
     budget = ConnectionBudget.for_fd_limit(settings.max_http_connections_per_address,
                                            fd_limit())
     return harden(uvicorn.Config(
@@ -69,8 +72,6 @@ def banner(settings: Settings, setup_token: str | None, mdns_host: str,
 
 
 def serve(settings: Settings) -> int:
-    from classroom_box.cli import existing_sections, teachers_exist
-
     lock = ServeLock(settings.data_dir)
     try:
         lock.acquire()
@@ -80,12 +81,12 @@ def serve(settings: Settings) -> int:
     try:
         app = create_app(settings)
         box = app.box  # type: ignore[attr-defined]
-        if teachers_exist(settings):
+        if accounts.teachers_exist(settings.db_path):
             box.setup.consume()
         ident = box_id(settings.data_dir)
         remember_served(settings)
         print(banner(settings, box.setup.value, local_hostname(ident),
-                     existing_sections(settings)), flush=True)
+                     accounts.sections(settings.db_path)), flush=True)
         tune_gc()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, app, ident))

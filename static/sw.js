@@ -20,6 +20,8 @@ const ASSETS = [
   "/static/js/api.js",
   "/static/js/ui.js",
   "/static/js/stream.js",
+  "/static/js/stream-state.js",
+  "/static/js/event_types.js",
   "/static/js/index.js",
   "/static/js/student.js",
   "/static/js/teacher.js",

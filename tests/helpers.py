@@ -14,9 +14,9 @@ import httpx
 import uvicorn
 
 from classroom_box.app import create_app
-from classroom_box.auth import create_teacher
 from classroom_box.client import StreamClient
 from classroom_box.config import Settings
+from classroom_box.domain.auth import create_teacher
 from classroom_box.server import uvicorn_config
 
 PASSWORD = "correct horse battery"

@@ -3,13 +3,14 @@
  *
  * Served at /join/<code> (what the QR code opens) and /student. Phone first: one column, large
  * touch targets, and it keeps showing the last known state when the Wi-Fi drops or the page is
- * reloaded while the box is unreachable (marked stale until the box confirms it again).
+ * reloaded while the box is unreachable (marked stale until the box confirms it again). Lists are
+ * patched in place on each event (ui.js `syncList`), as on the teacher's page.
  */
 import { ApiError, get, post } from "/static/js/api.js";
 import { createStream, clearStream } from "/static/js/stream.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
-  countdownText, parseTime, registerServiceWorker, endsAt,
+  countdownText, parseTime, registerServiceWorker, syncList, endsAt,
 } from "/static/js/ui.js";
 
 const ME_KEY = "classroom-box:me:student";
@@ -216,86 +217,118 @@ function addNotice(name, payload) {
   while (list.children.length > MAX_NOTICES) list.lastElementChild.remove();
 }
 
+/** An "empty list" message as a list row: syncList shows it when there is nothing else. */
+function placeholder(el) {
+  return { el, update() {} };
+}
+
+function liveCard() {
+  const subject = h("span", { class: "subject" });
+  const title = h("h3", { class: "lecture-title" });
+  const started = h("dd");
+  const length = h("dd");
+  const left = h("dd", { class: "time-left", dataset: { tick: "left" } });
+  const ends = h("dd", { class: "ends-at" });
+  const label = h("label", { text: "Progress" });
+  const value = h("span", { class: "progress-value" });
+  const bar = h("progress", { class: "bar", max: 100 });
+  const noteText = h("p", { class: "note-text" });
+  const note = h("div", { class: "note", hidden: true },
+    h("p", { class: "note-label", text: "Teacher's note" }), noteText);
+  const el = h("article", { class: "card card-pad live-card" },
+    h("div", { class: "live-head" }, h("span", { class: "pill pill-live", text: "Live" }), subject),
+    title,
+    h("dl", { class: "facts" },
+      h("div", {}, h("dt", { text: "Started" }), started),
+      h("div", {}, h("dt", { text: "Length" }), length),
+      h("div", {}, h("dt", { text: "Ends" }), ends),
+      h("div", {}, h("dt", { text: "Time left" }), left)),
+    h("div", { class: "progress-row" }, label, value),
+    bar,
+    note);
+  return {
+    el,
+    update(l) {
+      const progress = Math.max(0, Math.min(100, Number(l.progress) || 0));
+      el._lecture = l;
+      el.dataset.sessionId = l.session_id;
+      subject.textContent = l.subject || "";
+      title.textContent = l.title || "Untitled lecture";
+      started.textContent = formatClock(l.start_time);
+      length.textContent = l.duration_minutes ? `${l.duration_minutes} min` : "Open";
+      left.textContent = timeLeftText(l);
+      ends.textContent = endsAt(l);
+      bar.id = `progress-${l.session_id}`;
+      label.htmlFor = bar.id;
+      value.textContent = `${progress}%`;
+      bar.value = progress;
+      bar.textContent = `${progress}%`;
+      noteText.textContent = l.note || "";
+      note.hidden = !l.note;
+    },
+  };
+}
+
 function renderLive(live) {
-  const box = $("#live");
-  box.replaceChildren();
-  if (live.length === 0) {
-    box.append(h("div", { class: "empty" },
+  syncList($("#live"), live.length ? live : [null], (l) => (l ? l.session_id : "empty"),
+    (l) => (l ? liveCard() : placeholder(h("div", { class: "empty" },
       h("p", { class: "empty-title", text: "No lecture right now" }),
-      h("p", { class: "muted", text: "When your teacher starts one, it appears here by itself." })));
-    return;
-  }
-  for (const l of live) {
-    const progress = Math.max(0, Math.min(100, Number(l.progress) || 0));
-    const pid = `progress-${l.session_id}`;
-    const card = h("article", { class: "card card-pad live-card", dataset: { sessionId: l.session_id } },
-      h("div", { class: "live-head" },
-        h("span", { class: "pill pill-live", text: "Live" }),
-        h("span", { class: "subject", text: l.subject || "" })),
-      h("h3", { class: "lecture-title", text: l.title || "Untitled lecture" }),
-      h("dl", { class: "facts" },
-        h("div", {}, h("dt", { text: "Started" }), h("dd", { text: formatClock(l.start_time) })),
-        h("div", {}, h("dt", { text: "Length" }),
-          h("dd", { text: l.duration_minutes ? `${l.duration_minutes} min` : "Open" })),
-        h("div", {}, h("dt", { text: "Ends" }),
-          h("dd", { class: "ends-at", text: endsAt(l) })),
-        h("div", {}, h("dt", { text: "Time left" }),
-          h("dd", { class: "time-left", dataset: { tick: "left" }, text: timeLeftText(l) }))),
-      h("div", { class: "progress-row" },
-        h("label", { for: pid, text: "Progress" }),
-        h("span", { class: "progress-value", text: `${progress}%` })),
-      h("progress", { id: pid, class: "bar", max: 100, value: progress }, `${progress}%`),
-      l.note
-        ? h("div", { class: "note" },
-          h("p", { class: "note-label", text: "Teacher's note" }),
-          h("p", { class: "note-text", text: l.note }))
-        : null);
-    card._lecture = l;
-    box.append(card);
-  }
+      h("p", { class: "muted", text: "When your teacher starts one, it appears here by itself." })))));
+}
+
+function scheduledRow() {
+  const title = h("p", { class: "row-title" });
+  const meta = h("p", { class: "row-meta muted" });
+  const countdown = h("span", { class: "countdown", dataset: { tick: "countdown" } });
+  const el = h("li", { class: "row-card" }, h("div", { class: "row-main" }, title, meta), countdown);
+  return {
+    el,
+    update(s) {
+      el._schedule = s;
+      el.dataset.scheduleId = s.schedule_id;
+      title.textContent = s.title || "Untitled lecture";
+      meta.textContent = [s.subject, formatClock(s.scheduled_time),
+        s.duration_minutes ? `${s.duration_minutes} min` : null].filter(Boolean).join(" · ");
+      countdown.textContent = countdownText(s);
+    },
+  };
 }
 
 function renderScheduled(scheduled) {
-  const ul = $("#scheduled");
-  ul.replaceChildren();
   const pending = scheduled
     .filter((s) => !s.status || s.status === "pending")
     .sort((a, b) => (parseTime(a.scheduled_time) ?? 0) - (parseTime(b.scheduled_time) ?? 0));
-  if (pending.length === 0) {
-    ul.append(h("li", { class: "empty-row muted", text: "Nothing scheduled." }));
-    return;
-  }
-  for (const s of pending) {
-    const li = h("li", { class: "row-card", dataset: { scheduleId: s.schedule_id } },
-      h("div", { class: "row-main" },
-        h("p", { class: "row-title", text: s.title || "Untitled lecture" }),
-        h("p", { class: "row-meta muted" },
-          [s.subject, formatClock(s.scheduled_time), s.duration_minutes ? `${s.duration_minutes} min` : null]
-            .filter(Boolean).join(" · "))),
-      h("span", { class: "countdown", dataset: { tick: "countdown" }, text: countdownText(s) }));
-    li._schedule = s;
-    ul.append(li);
-  }
+  syncList($("#scheduled"), pending.length ? pending : [null], (s) => (s ? s.schedule_id : "empty"),
+    (s) => (s ? scheduledRow()
+      : placeholder(h("li", { class: "empty-row muted", text: "Nothing scheduled." }))));
+}
+
+function endedRow() {
+  const title = h("p", { class: "row-title" });
+  const meta = h("p", { class: "row-meta muted" });
+  const summary = h("p", { class: "summary", hidden: true });
+  const el = h("li", { class: "row-card row-ended" },
+    h("div", { class: "row-main" }, title, meta, summary));
+  return {
+    el,
+    update(l) {
+      el.dataset.sessionId = l.session_id;
+      title.textContent = l.title || "Untitled lecture";
+      meta.textContent = [l.subject, `${formatClock(l.start_time)}–${formatClock(l.end_time)}`]
+        .filter(Boolean).join(" · ");
+      summary.textContent = l.summary || "";
+      summary.hidden = !l.summary;
+    },
+  };
 }
 
 function renderEnded(ended) {
-  const ul = $("#ended");
-  ul.replaceChildren();
   const today = ended
     .filter((l) => !l.end_time || isToday(l.end_time))
     .sort((a, b) => (parseTime(b.end_time) ?? 0) - (parseTime(a.end_time) ?? 0));
-  if (today.length === 0) {
-    ul.append(h("li", { class: "empty-row muted", text: "No finished lectures yet today." }));
-    return;
-  }
-  for (const l of today) {
-    ul.append(h("li", { class: "row-card row-ended", dataset: { sessionId: l.session_id } },
-      h("div", { class: "row-main" },
-        h("p", { class: "row-title", text: l.title || "Untitled lecture" }),
-        h("p", { class: "row-meta muted" },
-          [l.subject, `${formatClock(l.start_time)}–${formatClock(l.end_time)}`].filter(Boolean).join(" · ")),
-        l.summary ? h("p", { class: "summary", text: l.summary }) : null)));
-  }
+  syncList($("#ended"), today.length ? today : [null], (l) => (l ? l.session_id : "empty"),
+    (l) => (l ? endedRow()
+      : placeholder(h("li", { class: "empty-row muted", text: "No finished lectures yet today." }))));
 }
 
 function renderStale(info) {
@@ -388,12 +421,12 @@ function onRemoved() {
 }
 
 async function onDenied() {
-  // The box refused our session (e.g. it was reset). Ask it who we are; only a clear "nobody"
+  // The box refused our login (e.g. it was reset). Ask it who we are; only a clear "nobody"
   // sends the student back to the join form, never a network hiccup.
   const who = await whoAmI();
   if (who.kind === "anonymous") {
     saveCachedMe(null);
-    showCode("Your session on this box has ended. Scan the QR code or type the join code to join again.");
+    showCode("You are no longer joined on this box. Scan the QR code or type the join code to join again.");
   }
 }
 

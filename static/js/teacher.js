@@ -3,15 +3,16 @@
  * lecture controls per section, and who is online.
  *
  * Lecture state comes from the same event stream the students use (stream.js), so what the teacher
- * sees is exactly what the box broadcast. Forms are built once per section and only their text is
- * refreshed on events: a slider being dragged or a note being typed is never reset under the
+ * sees is exactly what the box broadcast. Everything is built once and patched in place on events
+ * (forms by their own `update`, lists by ui.js `syncList`, as on the student's page): a slider
+ * being dragged, a note being typed or a focused "Cancel" button is never reset under the
  * teacher's fingers.
  */
 import { ApiError, boxNow, del, get, patch, post } from "/static/js/api.js";
 import { createStream } from "/static/js/stream.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
-  countdownText, parseTime, registerServiceWorker, confirmDialog, endsAt, plannedEnd,
+  countdownText, parseTime, registerServiceWorker, syncList, confirmDialog, endsAt, plannedEnd,
 } from "/static/js/ui.js";
 import { attendanceBlock, historyView } from "/static/js/records.js";
 
@@ -221,18 +222,13 @@ function overlapWith(p, start, length) {
   return other ? `“${other.title}” is scheduled at ${formatClock(other.scheduled_time)}.` : null;
 }
 
-/** Controls for one live lecture; rebuilt only when a different lecture becomes live. */
-function buildLivePanel(p, lecture) {
-  const sid = lecture.session_id;
-  const title = h("h4", { class: "lecture-title" });
-  const subject = h("span", { class: "subject" });
-  const started = h("dd");
-  const length = h("dd");
-  const left = h("dd", { class: "time-left" });
-  const endsAtCell = h("dd", { class: "ends-at" });
+/**
+ * The progress slider and note. `dirty` while the teacher is changing them: an event then does
+ * not overwrite what is being typed or dragged, until the teacher saves. After a save it says to
+ * how many students online it went (`p.online`, from the roster).
+ */
+function buildProgressForm(p, sid) {
   const sent = h("p", { class: "sent-note", role: "status" });
-
-  // progress + note
   const sliderId = nextId("progress");
   const slider = h("input", {
     type: "range", id: sliderId, name: "progress", min: "0", max: "100", step: "5",
@@ -241,7 +237,7 @@ function buildLivePanel(p, lecture) {
   const out = h("output", { for: sliderId, class: "progress-value" });
   const note = h("textarea", { name: "note", rows: "2", maxlength: String(LIMITS.text),
     placeholder: "e.g. Open your book at page 42" });
-  const progressForm = h("form", { class: "form", novalidate: true, dataset: { form: "progress" } },
+  const form = h("form", { class: "form", novalidate: true, dataset: { form: "progress" } },
     h("div", { class: "field" },
       h("div", { class: "progress-row" }, h("label", { for: sliderId, text: "Progress" }), out),
       slider),
@@ -249,15 +245,15 @@ function buildLivePanel(p, lecture) {
     errorBox(),
     h("div", { class: "form-actions" },
       h("button", { type: "submit", class: "btn btn-primary", text: "Update progress" }), sent));
-  const markDirty = () => {
-    rec.progressDirty = true;
-  };
+  let dirty = false;
   slider.addEventListener("input", () => {
     out.textContent = `${slider.value}%`;
-    markDirty();
+    dirty = true;
   });
-  note.addEventListener("input", markDirty);
-  wireForm(progressForm, {
+  note.addEventListener("input", () => {
+    dirty = true;
+  });
+  wireForm(form, {
     busyText: "Saving…",
     validate: () => {
       const n = optionalText(note, "Note", LIMITS.text);
@@ -266,22 +262,35 @@ function buildLivePanel(p, lecture) {
     },
     send: (body) => post("/api/lecture/progress", body),
     after: () => {
-      rec.progressDirty = false;
+      dirty = false;
       const n = p.online || 0;
       sent.textContent = `Sent to ${n} ${n === 1 ? "student" : "students"} online`;
     },
   });
+  return {
+    form,
+    update(l) {
+      if (dirty) return;
+      const v = Math.max(0, Math.min(100, Number(l.progress) || 0));
+      slider.value = String(v);
+      out.textContent = `${v}%`;
+      if (document.activeElement !== note) note.value = l.note || "";
+    },
+  };
+}
 
-  // duration
+/** The planned length; like the progress form, never overwritten while being edited. */
+function buildDurationForm(sid) {
   const dur = durationInput("duration_minutes", { required: true });
-  dur.addEventListener("input", () => {
-    rec.durationDirty = true;
-  });
-  const durationForm = h("form", { class: "form form-inline", novalidate: true, dataset: { form: "duration" } },
+  const form = h("form", { class: "form form-inline", novalidate: true, dataset: { form: "duration" } },
     field("Length (minutes)", dur),
     h("button", { type: "submit", class: "btn btn-secondary", text: "Change length" }),
     errorBox());
-  wireForm(durationForm, {
+  let dirty = false;
+  dur.addEventListener("input", () => {
+    dirty = true;
+  });
+  wireForm(form, {
     busyText: "Saving…",
     validate: () => {
       const d = readDuration(dur, true);
@@ -289,19 +298,31 @@ function buildLivePanel(p, lecture) {
     },
     send: (body) => post("/api/lecture/duration", body),
     after: () => {
-      rec.durationDirty = false;
+      dirty = false;
     },
   });
+  return {
+    form,
+    update(l) {
+      if (!dirty && document.activeElement !== dur) {
+        dur.value = l.duration_minutes ? String(l.duration_minutes) : "";
+      }
+    },
+  };
+}
 
-  // end
+/** End the lecture, with an optional summary, after a confirmation (no undo: it is one click
+ * right under the summary box). */
+function buildEndForm(sid) {
+  let current = null;
   const summary = h("textarea", { name: "summary", rows: "2", maxlength: String(LIMITS.text),
     placeholder: "What we covered, homework…" });
-  const endForm = h("form", { class: "form", novalidate: true, dataset: { form: "end" } },
+  const form = h("form", { class: "form", novalidate: true, dataset: { form: "end" } },
     field("Summary", summary, "Optional. Students see it under “Earlier today”."),
     errorBox(),
     h("div", { class: "form-actions" },
       h("button", { type: "submit", class: "btn btn-danger", text: "End lecture" })));
-  wireForm(endForm, {
+  wireForm(form, {
     busyText: "Ending…",
     validate: () => {
       const s = optionalText(summary, "Summary", LIMITS.text);
@@ -310,14 +331,32 @@ function buildLivePanel(p, lecture) {
     },
     send: async (body) => {
       const ok = await confirmDialog({
-        title: `End “${rec.lecture.title || "this lecture"}” now?`,
+        title: `End “${current?.title || "this lecture"}” now?`,
         message: "Students see it as ended at once; it cannot be restarted.",
         confirm: "End lecture", keep: "Keep going",
       });
       return ok ? post("/api/lecture/end", body) : null;
     },
   });
+  return {
+    form,
+    update(l) {
+      current = l;
+    },
+  };
+}
 
+/** One live lecture: its facts and its three forms; rebuilt only when another lecture goes live. */
+function buildLivePanel(p, lecture) {
+  const sid = lecture.session_id;
+  const title = h("h4", { class: "lecture-title" });
+  const subject = h("span", { class: "subject" });
+  const started = h("dd");
+  const length = h("dd");
+  const left = h("dd", { class: "time-left" });
+  const endsAtCell = h("dd", { class: "ends-at" });
+  const forms = [buildProgressForm(p, sid), buildDurationForm(sid), buildEndForm(sid)];
+  const [progress, duration, end] = forms;
   const el = h("div", { class: "live-panel", dataset: { sessionId: sid } },
     h("div", { class: "live-head" }, h("span", { class: "pill pill-live", text: "Live" }), subject),
     title,
@@ -327,12 +366,10 @@ function buildLivePanel(p, lecture) {
       h("div", {}, h("dt", { text: "Ends" }), endsAtCell),
       h("div", {}, h("dt", { text: "Time left" }), left)),
     h("div", { class: "live-controls" },
-      h("div", { class: "control-block" }, progressForm),
-      h("div", { class: "control-block" }, durationForm, h("hr", { class: "divider" }), endForm)));
-
+      h("div", { class: "control-block" }, progress.form),
+      h("div", { class: "control-block" }, duration.form, h("hr", { class: "divider" }), end.form)));
   const rec = {
     sessionId: sid, el, lecture,
-    progressDirty: false, durationDirty: false,
     update(l) {
       rec.lecture = l;
       title.textContent = l.title || "Untitled lecture";
@@ -341,15 +378,7 @@ function buildLivePanel(p, lecture) {
       length.textContent = l.duration_minutes ? `${l.duration_minutes} min` : "Open";
       left.textContent = timeLeftText(l);
       endsAtCell.textContent = endsAt(l);
-      if (!rec.progressDirty) {
-        const v = Math.max(0, Math.min(100, Number(l.progress) || 0));
-        slider.value = String(v);
-        out.textContent = `${v}%`;
-        if (document.activeElement !== note) note.value = l.note || "";
-      }
-      if (!rec.durationDirty && document.activeElement !== dur) {
-        dur.value = l.duration_minutes ? String(l.duration_minutes) : "";
-      }
+      for (const f of forms) f.update(l);
     },
     tick() {
       left.textContent = timeLeftText(rec.lecture);
@@ -359,41 +388,65 @@ function buildLivePanel(p, lecture) {
   return rec;
 }
 
+function scheduledRow() {
+  const title = h("p", { class: "row-title" });
+  const meta = h("p", { class: "row-meta muted" });
+  const err = h("p", { class: "form-error", role: "alert", hidden: true });
+  const countdown = h("span", { class: "countdown", dataset: { tick: "countdown" } });
+  const cancel = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Cancel" });
+  const el = h("li", { class: "row-card" },
+    h("div", { class: "row-main" }, title, meta, err),
+    h("div", { class: "row-side" }, countdown, cancel));
+  cancel.addEventListener("click", async () => {
+    err.hidden = true;
+    try {
+      await busy(cancel, () => post("/api/lecture/cancel", { schedule_id: el._schedule.schedule_id }),
+        "Cancelling…");
+    } catch (e) {
+      err.textContent = e.message;
+      err.hidden = false;
+    }
+  });
+  return {
+    el,
+    update(s) {
+      el._schedule = s;
+      el.dataset.scheduleId = s.schedule_id;
+      cancel.setAttribute("aria-label", `Cancel ${s.title || "lecture"}`);
+      title.textContent = s.title || "Untitled lecture";
+      meta.textContent = [s.subject, formatClock(s.scheduled_time),
+        s.duration_minutes ? `${s.duration_minutes} min` : null].filter(Boolean).join(" · ");
+      countdown.textContent = countdownText(s);
+    },
+  };
+}
+
 function renderScheduledList(p) {
   const items = state.scheduled
     .filter((s) => s.class_id === p.classId && s.section_id === p.sectionId)
     .filter((s) => !s.status || s.status === "pending")
     .sort((a, b) => (parseTime(a.scheduled_time) ?? 0) - (parseTime(b.scheduled_time) ?? 0));
-  p.scheduledList.replaceChildren();
   p.scheduledWrap.hidden = items.length === 0;
-  for (const s of items) {
-    const cancel = h("button", {
-      type: "button", class: "btn btn-ghost btn-small", text: "Cancel",
-      "aria-label": `Cancel ${s.title || "lecture"}`,
-    });
-    const err = h("p", { class: "form-error", role: "alert", hidden: true });
-    cancel.addEventListener("click", async () => {
-      err.hidden = true;
-      try {
-        await busy(cancel, () => post("/api/lecture/cancel", { schedule_id: s.schedule_id }), "Cancelling…");
-      } catch (e) {
-        err.textContent = e.message;
-        err.hidden = false;
-      }
-    });
-    const li = h("li", { class: "row-card", dataset: { scheduleId: s.schedule_id } },
-      h("div", { class: "row-main" },
-        h("p", { class: "row-title", text: s.title || "Untitled lecture" }),
-        h("p", { class: "row-meta muted" },
-          [s.subject, formatClock(s.scheduled_time), s.duration_minutes ? `${s.duration_minutes} min` : null]
-            .filter(Boolean).join(" · ")),
-        err),
-      h("div", { class: "row-side" },
-        h("span", { class: "countdown", dataset: { tick: "countdown" }, text: countdownText(s) }),
-        cancel));
-    li._schedule = s;
-    p.scheduledList.append(li);
-  }
+  syncList(p.scheduledList, items, (s) => s.schedule_id, scheduledRow);
+}
+
+/** An ended lecture of today, with its attendance (loaded when opened) and CSV. */
+function endedRow(lecture) {
+  const title = h("p", { class: "row-title" });
+  const meta = h("p", { class: "row-meta muted" });
+  const summary = h("p", { class: "summary", hidden: true });
+  const el = h("li", { class: "row-card row-ended" },
+    h("div", { class: "row-main" }, title, meta, summary, attendanceBlock(lecture)));
+  return {
+    el,
+    update(l) {
+      title.textContent = l.title || "Untitled lecture";
+      meta.textContent = [l.subject, `${formatClock(l.start_time)}–${formatClock(l.end_time)}`]
+        .filter(Boolean).join(" · ");
+      summary.textContent = l.summary || "";
+      summary.hidden = !l.summary;
+    },
+  };
 }
 
 function renderEndedList(p) {
@@ -401,17 +454,8 @@ function renderEndedList(p) {
     .filter((l) => l.class_id === p.classId && l.section_id === p.sectionId)
     .filter((l) => !l.end_time || isToday(l.end_time))
     .sort((a, b) => (parseTime(b.end_time) ?? 0) - (parseTime(a.end_time) ?? 0));
-  p.endedList.replaceChildren();
   p.endedWrap.hidden = items.length === 0;
-  for (const l of items) {
-    p.endedList.append(h("li", { class: "row-card row-ended" },
-      h("div", { class: "row-main" },
-        h("p", { class: "row-title", text: l.title || "Untitled lecture" }),
-        h("p", { class: "row-meta muted" },
-          [l.subject, `${formatClock(l.start_time)}–${formatClock(l.end_time)}`].filter(Boolean).join(" · ")),
-        l.summary ? h("p", { class: "summary", text: l.summary }) : null,
-        attendanceBlock(l))));
-  }
+  syncList(p.endedList, items, (l) => l.session_id, endedRow);
 }
 
 function renderRoster(p, roster) {
@@ -423,7 +467,29 @@ function renderRoster(p, roster) {
   if (p.rosterWrap.open) loadStudents(p);
 }
 
-/** Every student of the section, online first, each with a Remove button. */
+/** One student of the section: online dot, name, last seen, and Remove (after a confirmation). */
+function studentRow(p) {
+  const name = h("span", { class: "roster-name" });
+  const seen = h("span", { class: "muted roster-seen" });
+  const remove = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Remove" });
+  const el = h("li", { class: "roster-item" }, h("span", { class: "dot", "aria-hidden": "true" }),
+    name, seen, remove);
+  remove.addEventListener("click", () => removeStudent(p, el._student, remove));
+  return {
+    el,
+    update(st) {
+      el._student = st;
+      el.dataset.studentId = st.student_id;
+      el.dataset.online = String(st.online);
+      name.textContent = st.name;
+      remove.setAttribute("aria-label", `Remove ${st.name}`);
+      seen.textContent = st.online ? "online"
+        : st.last_seen ? `last seen ${formatClock(st.last_seen)}` : "never connected";
+    },
+  };
+}
+
+/** Every student of the section, online first (fetched when the list is open). */
 async function loadStudents(p) {
   let data;
   try {
@@ -434,21 +500,9 @@ async function loadStudents(p) {
   }
   const students = data.students.slice()
     .sort((a, b) => (b.online - a.online) || String(a.name).localeCompare(String(b.name)));
-  p.rosterList.replaceChildren();
-  if (students.length === 0) {
-    p.rosterList.append(h("li", { class: "muted", text: "Nobody has joined yet." }));
-  }
-  for (const st of students) {
-    const remove = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Remove",
-      "aria-label": `Remove ${st.name}` });
-    remove.addEventListener("click", () => removeStudent(p, st, remove));
-    p.rosterList.append(h("li", { class: "roster-item", dataset: { studentId: st.student_id, online: String(st.online) } },
-      h("span", { class: "dot", "aria-hidden": "true" }),
-      h("span", { class: "roster-name", text: st.name }),
-      h("span", { class: "muted roster-seen", text: st.online ? "online"
-        : st.last_seen ? `last seen ${formatClock(st.last_seen)}` : "never connected" }),
-      remove));
-  }
+  syncList(p.rosterList, students.length ? students : [null], (st) => (st ? st.student_id : "nobody"),
+    (st) => (st ? studentRow(p)
+      : { el: h("li", { class: "muted", text: "Nobody has joined yet." }), update() {} }));
 }
 
 async function removeStudent(p, st, button) {
@@ -868,7 +922,7 @@ function startStream() {
   });
   stream.onStatus((status) => {
     setBadge(badge, status);
-    if (status === "denied") showLogin("Your session has ended. Please sign in again.");
+    if (status === "denied") showLogin("You have been signed out. Please sign in again.");
   });
   stream.onState(onState);
   stream.start();

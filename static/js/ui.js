@@ -29,6 +29,44 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * Show `items` in `container`, in order, patching in place: both pages draw every list this way.
+ * `row(item)` builds a row once and returns `{ el, update(item) }`; a row whose key is already shown
+ * only gets `update`, a new key is built, a key no longer listed is removed, and rows are moved
+ * rather than recreated when the order changes.
+ *
+ * Why patch instead of rebuilding the list on every event: a rebuilt row loses keyboard focus (a
+ * teacher tabbing to "Cancel" would be thrown back to the top of the page by a student joining),
+ * text being typed, and a screen reader's place; an event changes one row, so only that row's
+ * text should change.
+ */
+export function syncList(container, items, keyOf, row) {
+  const shown = new Map();
+  for (const el of container.children) if (el._row) shown.set(el.dataset.key, el);
+  let before = container.firstChild;
+  for (const item of items) {
+    const key = String(keyOf(item));
+    let el = shown.get(key);
+    if (el) {
+      shown.delete(key);
+    } else {
+      const made = row(item);
+      el = made.el;
+      el._row = made;
+      el.dataset.key = key;
+    }
+    el._row.update(item);
+    if (el !== before) container.insertBefore(el, before);
+    before = el.nextSibling;
+  }
+  for (const el of shown.values()) el.remove();
+  while (before) {
+    const next = before.nextSibling;
+    before.remove();
+    before = next;
+  }
+}
+
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 

@@ -1,0 +1,64 @@
+"""serve as IT runs it: SIGTERM tells clients and exits fast; mDNS comes and goes with it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from classroom_box.appliance.discovery import discover
+from classroom_box.client import StreamClient
+from tests.helpers import PASSWORD, wait_for
+from tests.process import BoxProcess, add_teacher
+
+
+async def login_token(box: BoxProcess) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=box.url) as http:
+        r = await http.post("/api/auth/login", json={"username": "t", "password": PASSWORD})
+        return str(r.json()["token"])
+
+
+async def test_sigterm_tells_clients_and_exits_within_5_s(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    add_teacher(data, "t", PASSWORD)
+    box = BoxProcess(data).start()
+    client = StreamClient(box.url, await login_token(box))
+    notices: list[dict] = []
+    client.sio.on("box_shutdown", lambda data: notices.append(data))
+    await client.connect()
+    await wait_for(lambda: client.state is not None)
+    started = time.monotonic()
+    assert box.proc is not None
+    box.proc.terminate()
+    await wait_for(lambda: bool(notices), timeout=5)
+    code = await asyncio.to_thread(box.proc.wait, 10)
+    assert time.monotonic() - started < 5
+    assert code in (0, -15)
+    assert notices == [{"restarting": True}]
+    log = box.log.read_text()
+    assert "Application shutdown complete" in log and "Traceback" not in log
+    await wait_for(lambda: not client.sio.connected, timeout=5)
+
+
+async def test_serve_advertises_over_mdns_and_unregisters_on_stop(tmp_path: Path) -> None:
+    box = BoxProcess(tmp_path / "data", None, "--mdns", "--mdns-interface", "127.0.0.1",
+                     "--name", "Room 12")
+    box.start()
+    try:
+        found = []
+        for _ in range(3):
+            found = [b for b in await discover(3.0, interfaces=["127.0.0.1"])
+                     if b.name.startswith("Room 12")]
+            if found:
+                break
+        assert found, "the box was not discovered on loopback"
+        assert found[0].version and found[0].id
+        assert any(f":{box.port}" in url for url in found[0].urls)
+    finally:
+        box.stop()
+    await asyncio.sleep(0.5)
+    after = [b for b in await discover(2.0, interfaces=["127.0.0.1"])
+             if b.name.startswith("Room 12")]
+    assert after == []

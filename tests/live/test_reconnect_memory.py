@@ -1,0 +1,79 @@
+"""A long day: students reconnecting all day must not grow the box's memory (issue 10, bug 2).
+
+The box runs as `python -m classroom_box serve` (the GC tuning only happens there); real
+Socket.IO clients connect, receive their replay and state_sync, and disconnect, over and over.
+After a warm-up (allocator arenas and caches reach their working size: 1,000 reconnects) RSS may
+grow by at most `BOUND_KB_PER_RECONNECT` per further reconnect. With full collections postponed for good, each
+reconnect left ~20 KB of cyclic garbage behind, so this failed by a factor of about 40.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from classroom_box.client import StreamClient
+from classroom_box.live.gcpolicy import SETTLE
+from tests.faults.classroom import open_classroom, open_fds, rss_kb
+from tests.helpers import PASSWORD
+from tests.process import BoxProcess, add_teacher
+
+pytestmark = [pytest.mark.slow, pytest.mark.faults]
+
+CLIENTS = 20
+ROUND = 500  # reconnects per round; each round ends with the class settled
+WARM_UP_ROUNDS = 2
+MEASURED_ROUNDS = 2
+BOUND_KB_PER_RECONNECT = 0.5
+
+
+async def reconnect(url: str, token: str, times: int, counter: list[int]) -> None:
+    """Connect, wait for state_sync, disconnect; `times` times over."""
+    for _ in range(times):
+        client = StreamClient(url, token)
+        await client.connect()
+        deadline = time.monotonic() + 10
+        while client.state is None:
+            assert time.monotonic() < deadline, "no state_sync within 10 s"
+            await asyncio.sleep(0.005)
+        await client.disconnect()
+        counter[0] += 1
+
+
+async def churn(url: str, tokens: list[str], total: int) -> int:
+    counter = [0]
+    per_client = total // len(tokens)
+    await asyncio.gather(*(reconnect(url, t, per_client, counter) for t in tokens))
+    return counter[0]
+
+
+async def rounds(url: str, tokens: list[str], count: int) -> int:
+    """`count` rounds of churn, each followed by a pause in which the box may collect."""
+    done = 0
+    for _ in range(count):
+        done += await churn(url, tokens, ROUND)
+        await asyncio.sleep(SETTLE + 1.5)
+    return done
+
+
+async def test_rss_stays_flat_under_reconnect_churn(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    add_teacher(data, "alice", PASSWORD)
+    box = BoxProcess(data).start()
+    try:
+        assert box.proc is not None
+        room = await open_classroom(box.url, "alice", CLIENTS)
+        await rounds(box.url, room.student_tokens, WARM_UP_ROUNDS)
+        before, fds_before = rss_kb(box.proc.pid), open_fds(box.proc.pid)
+        done = await rounds(box.url, room.student_tokens, MEASURED_ROUNDS)
+        after, fds_after = rss_kb(box.proc.pid), open_fds(box.proc.pid)
+    finally:
+        box.stop()
+    per_reconnect = (after - before) / done
+    print(f"RSS {before} -> {after} KB over {done} reconnects: {per_reconnect:.2f} KB each; "
+          f"fds {fds_before} -> {fds_after}")
+    assert per_reconnect <= BOUND_KB_PER_RECONNECT
+    assert fds_after <= fds_before + 5

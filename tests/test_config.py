@@ -1,0 +1,28 @@
+"""The settings table: the environment, flags overriding it, and names kept from earlier releases."""
+
+from __future__ import annotations
+
+import argparse
+
+from classroom_box.config import Settings, add_arguments, settings_from_args
+
+
+def parse(argv: list[str], environ: dict[str, str]) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return settings_from_args(parser.parse_args(argv), environ)
+
+
+def test_flag_beats_environment() -> None:
+    env = {"CLASSROOM_BOX_PORT": "9000", "CLASSROOM_BOX_TEACHER_LOGIN_HOURS": "3"}
+    assert parse([], env).port == 9000
+    assert parse(["--port", "9100"], env).port == 9100
+    assert parse([], env).teacher_login_hours == 3.0
+
+
+def test_former_login_hours_names_still_work() -> None:
+    """An env file or unit written for an older box said "session"; it must not be ignored."""
+    assert parse([], {"CLASSROOM_BOX_TEACHER_SESSION_HOURS": "2"}).teacher_login_hours == 2.0
+    assert parse(["--teacher-session-hours", "5"], {}).teacher_login_hours == 5.0
+    both = {"CLASSROOM_BOX_TEACHER_SESSION_HOURS": "2", "CLASSROOM_BOX_TEACHER_LOGIN_HOURS": "4"}
+    assert parse([], both).teacher_login_hours == 4.0
