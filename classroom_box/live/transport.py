@@ -129,7 +129,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         disconnect it kept every closed connection (socket, websocket, uvicorn protocol) alive
         for those 25 s, which showed as RSS growth under reconnect churn.
         """
-        if self.last_ping:
+        if getattr(self, "last_ping", None):
             self.last_ping = None
             self._pinger = self.server.start_background_task(self._send_ping)
 

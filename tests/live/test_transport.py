@@ -31,6 +31,9 @@ REACHES = [
     (AsyncSocket, "handle_post_request", ["self", "environ"]),
     (AsyncSocket, "receive", ["self", "pkt"]),
     (AsyncSocket, "close", ["self", "wait", "abort", "reason"]),
+    # LeanSocket.schedule_ping keeps engineio's ping task so that close() can cancel it
+    (AsyncSocket, "schedule_ping", ["self"]),
+    (AsyncSocket, "_send_ping", ["self"]),
 ]
 
 
@@ -40,9 +43,9 @@ def test_private_hook_keeps_its_signature(owner: type, name: str, params: list[s
 
 
 def test_engineio_socket_still_has_the_state_lean_socket_reads() -> None:
-    """LeanSocket.poll/close read `queue`, `upgraded`, `closed`, `closing` of engineio's socket."""
+    """LeanSocket reads `queue`, `upgraded`, `closed`, `closing`, `last_ping` of engineio's."""
     sock = AsyncSocket(engineio.AsyncServer(async_mode="asgi"), "x")
-    for name in ("queue", "upgraded", "closed", "closing"):
+    for name in ("queue", "upgraded", "closed", "closing", "last_ping"):
         assert hasattr(sock, name), name
 
 
