@@ -31,6 +31,7 @@ from classroom_box.live.handlers import ClientEvents
 from classroom_box.live.presence import Presence, RosterAnnouncer
 
 PresenceHook = Callable[[int, int, bool], None]  # section id, student id, online now
+REMOVED_GRACE = 1.0  # seconds for a removed student's `removed` notice to leave before hang-up
 
 
 class Realtime:
@@ -108,8 +109,20 @@ class Realtime:
                 await self.sio.disconnect(sid)
 
     async def remove_student(self, student_id: int) -> None:
-        """A removed student's sockets hear why (`removed`), then close; tokens are gone."""
-        for sid, conn in list(self.conns.items()):
-            if conn.principal.kind == "student" and conn.principal.id == student_id:
-                await self.sio.emit("removed", {"student_id": student_id}, to=sid)
+        """A removed student's sockets leave their rooms at once (no further event reaches them),
+        hear why (`removed`), and are closed `REMOVED_GRACE` later: closing at once cut the
+        notice off before it left the box. The tokens are already gone."""
+        sids = [sid for sid, conn in self.conns.items()
+                if conn.principal.kind == "student" and conn.principal.id == student_id]
+        for sid in sids:
+            for room in list(self.conns[sid].rooms):
+                await self.sio.leave_room(sid, room)
+            await self.sio.emit("removed", {"student_id": student_id}, to=sid)
+        if sids:
+            self.sio.start_background_task(self._hang_up, sids)
+
+    async def _hang_up(self, sids: list[str]) -> None:
+        await asyncio.sleep(REMOVED_GRACE)
+        for sid in sids:
+            if sid in self.conns:
                 await self.sio.disconnect(sid)

@@ -33,7 +33,7 @@
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
 // Generated from classroom_box/domain/event_types.py: the box's own list of names.
 import { SEQ_EVENTS } from "/static/js/event_types.js";
-import { createStreamState, normaliseState } from "/static/js/stream-state.js";
+import { clearStream, createStreamState, normaliseState } from "/static/js/stream-state.js";
 
 export { SEQ_EVENTS };
 export { applyEvent, clearStream, emptyState } from "/static/js/stream-state.js";
