@@ -23,14 +23,18 @@ from werkzeug.exceptions import HTTPException
 from classroom_box.config import Settings
 from classroom_box.domain import idempotency
 from classroom_box.domain.accounts import SetupToken
+from classroom_box.domain.attendance import AttendanceRecorder
 from classroom_box.domain.auth import shift_token_times
+from classroom_box.domain.autoend import AutoEnd
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.clock import Clock
-from classroom_box.domain.events import EventLog
+from classroom_box.domain.events import Event, EventLog, Publisher
 from classroom_box.domain.lectures import Lectures, section_state
+from classroom_box.domain.management import Management
 from classroom_box.domain.participation import Participation
 from classroom_box.domain.questions import Questions
 from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
+from classroom_box.domain.retention import Retention
 from classroom_box.domain.scheduler import Scheduler
 from classroom_box.domain.store import Store, storage_full
 from classroom_box.domain.validation import ApiError
@@ -39,6 +43,7 @@ from classroom_box.live.dispatch import Dispatcher
 from classroom_box.live.fanout import ClassroomManager
 from classroom_box.live.realtime import Realtime
 from classroom_box.live.transport import ClassroomServer
+from classroom_box.web import api_day  # noqa: F401  (its @route rows join API_ROUTES)
 from classroom_box.web.api import API_ROUTES, blueprint, error_response
 from classroom_box.web.api_answers import ANSWER_ROUTES
 from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
@@ -72,6 +77,10 @@ class Box:
     answerback: AnswerBack
     # per student, shared by answers, hands, pulses and asks, over HTTP and sockets alike
     student_limiter: KeyedBuckets
+    autoend: AutoEnd
+    attendance: AttendanceRecorder
+    management: Management
+    retention: Retention
     setup: SetupToken = field(default_factory=SetupToken)
     login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
     join_throttle: FailureThrottle = field(
@@ -89,8 +98,11 @@ class Box:
 
     async def start(self) -> None:
         await self.store.open()
+        await self.attendance.start()  # closes a crash's open intervals before anything ends
         await self.realtime.start()
         await self.scheduler.start()
+        await self.autoend.start()
+        self.retention.start()
         self._pruner = asyncio.create_task(self._prune_forever(), name="event-pruner")
         self._clock_watch = asyncio.create_task(self._watch_clock(), name="clock-watch")
 
@@ -99,8 +111,11 @@ class Box:
             if task:
                 task.cancel()
         await self.scheduler.stop()
+        await self.autoend.stop()
+        await self.retention.stop()
         await self.realtime.stop()
         await self.answerback.stop()
+        await self.attendance.stop()
         await self.store.close()
 
     async def _prune_forever(self) -> None:
@@ -140,11 +155,13 @@ class Box:
 
 
 def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomManager) -> Box:
-    """The dispatcher comes first, so the event log is built with its publisher, once."""
+    """The dispatcher comes first, so the event log is built with its publisher, once; the
+    domain's own observers (lecture ends, attendance) hear each committed event after it."""
     dispatcher = Dispatcher()
+    observers: list[Publisher] = []
     store = Store(settings.db_path)
     clock = Clock(settings.clock_settle)
-    events = EventLog(store, clock, publish=dispatcher.publish)
+    events = EventLog(store, clock, publish=publish_to(dispatcher.publish, observers))
     lectures = Lectures(store, events, clock)
     classes = Classes(store, join_url_maker(settings))
     realtime = Realtime(store, events, classes, sio, manager, dispatcher,
@@ -158,8 +175,26 @@ def build_box(settings: Settings, sio: socketio.AsyncServer, manager: ClassroomM
     participation = Participation(store, events, allow)
     answerback = AnswerBack(realtime, store, classes, questions, participation)
     questions.notify = participation.notify = answerback.notify
+    autoend, attendance = AutoEnd(lectures), AttendanceRecorder(store)
+    observers += [autoend.observe, attendance.observe]
+    realtime.on_presence = attendance.presence
     return Box(settings, store, events, lectures, classes, realtime,
-               Scheduler(lectures, clock), clock, questions, participation, answerback, limiter)
+               Scheduler(lectures, clock), clock, questions, participation, answerback, limiter,
+               autoend, attendance, Management(store, events, classes),
+               Retention(store, settings.data_retention_days, clock))
+
+
+def publish_to(sockets: Publisher, observers: list[Publisher]) -> Publisher:
+    """Each committed event to the sockets first (they are the promise), then to each observer;
+    an observer that fails is logged and the commit stands."""
+    def publish(event: Event) -> None:
+        sockets(event)
+        for each in observers:
+            try:
+                each(event)
+            except Exception:
+                log.exception("observing seq %s failed", event.seq)
+    return publish
 
 
 def create_app(settings: Settings) -> socketio.ASGIApp:

@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -87,6 +88,12 @@ def add_appliance_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     restore.add_argument("path", type=Path)
     add_arguments(restore, only=("data_dir",))
     restore.set_defaults(func=cmd_restore)
+    export = sub.add_parser("export", help="one teacher's classes, students, lectures and"
+                                           " attendance as a ZIP of CSV files")
+    export.add_argument("--teacher", required=True, help="the teacher's username")
+    export.add_argument("path", type=Path, help="the ZIP file to write")
+    add_arguments(export, only=("data_dir",))
+    export.set_defaults(func=cmd_export)
 
 
 def setup_logging(level: str) -> None:
@@ -231,14 +238,18 @@ def cmd_discover(args: argparse.Namespace) -> int:
 
 def cmd_qr(args: argparse.Namespace) -> int:
     from classroom_box.appliance.qr import terminal_qr
-    from classroom_box.web.urls import base_url
+    from classroom_box.web.urls import as_served, base_url
 
     settings = settings_from_args(args)
+    if args.port is None and not os.environ.get("CLASSROOM_BOX_PORT"):
+        settings = as_served(settings)  # the port the box serves on, not the default
     url = base_url(settings) + "/"
     if args.section is not None:
-        codes = {sid: code for sid, _, _, code in accounts.sections(settings.db_path)}
+        sections = accounts.sections(settings.db_path)
+        codes = {sid: code for sid, _, _, code in sections}
         if args.section not in codes:
-            print(f"no section {args.section}", file=sys.stderr)
+            known = "".join(f"\n  {sid}: {cls} / {name}" for sid, cls, name, _ in sections)
+            print(f"no section {args.section}; sections:{known or ' none yet'}", file=sys.stderr)
             return 1
         url = f"{base_url(settings)}/join/{codes[args.section]}"
     print(terminal_qr(url, ascii_only=(sys.stdout.encoding or "").lower() not in
@@ -290,4 +301,17 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print(f"classroom-box: {exc}", file=sys.stderr)
         return 1
     print(f"restored {args.path}" + (f" (previous database kept as {moved})" if moved else ""))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from classroom_box.domain.export import ExportError, export_teacher
+
+    settings = settings_from_args(args)
+    try:
+        counts = export_teacher(settings.db_path, args.teacher, args.path)
+    except (ExportError, OSError, sqlite3.Error) as exc:
+        print(f"classroom-box: {exc}", file=sys.stderr)
+        return 1
+    print(f"exported to {args.path}: " + ", ".join(f"{n} ({c} rows)" for n, c in counts.items()))
     return 0

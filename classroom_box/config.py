@@ -34,6 +34,13 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"must be at least 1: {text!r}")
+    return value
+
+
 def _opt_path(text: str) -> Path | None:
     return Path(text) if text else None
 
@@ -69,6 +76,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("clock_settle", float,
             "seconds the wall clock must run without a jump before a schedule may be declared"
             " missed or events pruned by wall time"),
+    Setting("data_retention_days", positive_int,
+            "days an ended lecture's attendance, answers and asks are kept, then deleted"),
 )
 
 
@@ -90,6 +99,7 @@ class Settings:
     max_students_per_section: int = 200
     public_host: str = ""
     clock_settle: float = 60.0
+    data_retention_days: int = 365
 
     @property
     def db_path(self) -> Path:
@@ -118,6 +128,9 @@ class Settings:
         return cls(**values)
 
 
+DEFAULTS: dict[str, Any] = {f.name: getattr(Settings(), f.name) for f in fields(Settings)}
+
+
 def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None = None) -> None:
     """Add one flag per setting; defaults stay None so the environment is not overridden."""
     for setting in SETTINGS:
@@ -126,15 +139,17 @@ def add_arguments(parser: argparse.ArgumentParser, only: tuple[str, ...] | None 
         flag = "--" + setting.name.replace("_", "-")
         flags = [flag, "--" + setting.formerly.replace("_", "-")] if setting.formerly else [flag]
         env = ENV_PREFIX + setting.name.upper()
+        default = DEFAULTS[setting.name]
+        shown = f"default {default}; " if default not in (None, "") else ""
         if setting.parse is parse_bool:
             parser.add_argument(
                 *flags, dest=setting.name, action=argparse.BooleanOptionalAction, default=None,
-                help=f"{setting.help} [env {env}]",
+                help=f"{setting.help} [{shown}env {env}]",
             )
         else:
             parser.add_argument(
                 *flags, dest=setting.name, type=setting.parse, default=None,
-                help=f"{setting.help} [env {env}]",
+                help=f"{setting.help} [{shown}env {env}]",
             )
 
 

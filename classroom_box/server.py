@@ -30,7 +30,7 @@ from classroom_box.config import Settings
 from classroom_box.domain import accounts
 from classroom_box.live.gcpolicy import return_big_blocks, tune_gc
 from classroom_box.web.limits import ConnectionBudget, fd_limit, harden
-from classroom_box.web.urls import base_url
+from classroom_box.web.urls import base_url, remember_served
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,19 @@ def banner(settings: Settings, setup_token: str | None, mdns_host: str,
            sections: list[tuple[int, str, str, str]]) -> str:
     base = base_url(settings)
     local = f"{settings.scheme}://{mdns_host.rstrip('.')}:{settings.port}"
+    also = (lambda path: f"   (also {local}{path})") if settings.mdns else (lambda path: "")
     lines = [
         f"classroom-box {__version__} '{settings.name}' serving on {settings.host}:{settings.port}",
-        f"  teacher page: {base}/teacher   (also {local}/teacher)",
-        f"  students:     {base}/   (also {local}/)",
+        f"  teacher page: {base}/teacher{also('/teacher')}",
+        f"  students:     {base}/{also('/')}",
         f"  data:         {settings.data_dir}",
     ]
     if setup_token:
         lines.append(f"  first start:  create the teacher account at"
                      f" {base}/setup?token={setup_token}")
-    for _, class_name, section_name, code in sections:
-        lines.append(f"  join {class_name} / {section_name}: {base}/join/{code}")
+    for section_id, class_name, section_name, code in sections:
+        lines.append(f"  join {class_name} / {section_name}: {base}/join/{code}"
+                     f"   (classroom-box qr --section {section_id})")
     ascii_only = (sys.stdout.encoding or "").lower().replace("-", "") != "utf8"
     lines += ["", "Students scan this to open the join page:", terminal_qr(base + "/",
                                                                             ascii_only=ascii_only)]
@@ -82,6 +84,7 @@ def serve(settings: Settings) -> int:
         if accounts.teachers_exist(settings.db_path):
             box.setup.consume()
         ident = box_id(settings.data_dir)
+        remember_served(settings)
         print(banner(settings, box.setup.value, local_hostname(ident),
                      accounts.sections(settings.db_path)), flush=True)
         tune_gc()

@@ -30,6 +30,7 @@ const ASSETS = [
   "/static/js/index.js",
   "/static/js/student.js",
   "/static/js/teacher.js",
+  "/static/js/records.js",
   "/static/vendor/socket.io-client/socket.io.esm.min.js",
   "/static/icons/icon.svg",
   "/static/icons/icon-192.png",

@@ -293,6 +293,19 @@ async def start_lecture(card: Any, subject: str, title: str, minutes: int) -> No
     await expect(card.locator(".live-slot")).to_be_visible()
 
 
+def clock(moment: Any) -> str:
+    """A time as the pages show it in en-GB: "9:05", "20:14" (no leading zero on the hour)."""
+    return f"{moment.hour}:{moment:%M}"
+
+
+async def confirm(page: Any, button: str) -> None:
+    """Answer the page's confirmation dialog (ui.js confirmDialog) with its confirming button."""
+    dialog = page.locator("dialog.confirm-dialog")
+    await expect(dialog).to_be_visible()
+    await dialog.get_by_role("button", name=button).click()
+    await expect(dialog).to_have_count(0)
+
+
 async def shot(page: Any, name: str, full_page: bool = True) -> None:
     """Save a screenshot to tests/artifacts/ (git-ignored), from the top, animations finished."""
     ARTIFACTS.mkdir(exist_ok=True)

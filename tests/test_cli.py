@@ -58,13 +58,29 @@ def test_serve_prints_every_section_join_url_and_qr_works(tmp_path: Path) -> Non
     box.start()
     box.stop()
     banner = box.log.read_text()
+    assert ".local" not in banner  # served with --no-mdns: no name that nothing answers for
     for section in made["sections"]:
         assert f"join Bio / {section['name']}: " in banner
         assert f"/join/{section['join_code']}" in banner
+        assert f"(classroom-box qr --section {section['section_id']})" in banner
         printed = cli("qr", "--section", str(section["section_id"]), "--data-dir", str(data),
                       "--public-host", "10.1.2.3")
         assert printed.returncode == 0
-        assert f"http://10.1.2.3:8080/join/{section['join_code']}" in printed.stdout
+        # the port the box served on, not the default 8080
+        assert f"http://10.1.2.3:{box.port}/join/{section['join_code']}" in printed.stdout
+        explicit = cli("qr", "--section", str(section["section_id"]), "--data-dir", str(data),
+                       "--public-host", "10.1.2.3", "--port", "8080")
+        assert f"http://10.1.2.3:8080/join/{section['join_code']}" in explicit.stdout
+    unknown = cli("qr", "--section", "999", "--data-dir", str(data))
+    assert unknown.returncode == 1
+    assert f"{made['sections'][0]['section_id']}: Bio / A" in unknown.stderr
+
+
+def test_serve_help_shows_every_default() -> None:
+    helped = cli("serve", "--help").stdout
+    for text in ("[default 0.0.0.0;", "[default 8080;", "[default 24.0;", "[default 365;",
+                 "CLASSROOM_BOX_DATA_RETENTION_DAYS"):
+        assert text in " ".join(helped.split()), text
 
 
 def test_serve_prints_setup_link_on_first_start(tmp_path: Path) -> None:

@@ -58,6 +58,8 @@ async def set_password(store: Store, username: str, password: str) -> None:
 
 
 CLASS_ROWS = (  # what a removed teacher's classes leave behind, children first
+    "DELETE FROM attendance WHERE session_id IN (SELECT id FROM lecture_sessions"
+    " WHERE teacher_id = ?)",
     "DELETE FROM tokens WHERE kind = 'student' AND subject_id IN (SELECT st.id FROM students st"
     " JOIN sections se ON se.id = st.section_id JOIN classes c ON c.id = se.class_id"
     " WHERE c.teacher_id = ?)",

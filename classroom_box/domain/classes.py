@@ -52,8 +52,8 @@ class Classes:
     @staticmethod
     def _select(where: str) -> str:
         return (
-            "SELECT c.id AS class_id, c.name AS class_name, s.id AS section_id, s.name,"
-            " s.join_code FROM classes c JOIN sections s ON s.class_id = c.id"
+            "SELECT c.id AS class_id, c.name AS class_name, c.archived_at, s.id AS section_id,"
+            " s.name, s.join_code FROM classes c JOIN sections s ON s.class_id = c.id"
             f" WHERE {where} ORDER BY c.id, s.id"
         )
 
@@ -62,7 +62,8 @@ class Classes:
         for row in rows:
             entry = classes.setdefault(
                 row["class_id"],
-                {"class_id": row["class_id"], "name": row["class_name"], "sections": []},
+                {"class_id": row["class_id"], "name": row["class_name"],
+                 "archived": row["archived_at"] is not None, "sections": []},
             )
             entry["sections"].append({
                 "section_id": row["section_id"], "name": row["name"],
@@ -70,8 +71,14 @@ class Classes:
             })
         return list(classes.values())
 
-    async def of_teacher(self, teacher_id: int) -> list[dict[str, Any]]:
-        return self._shape(await self.store.all(self._select("c.teacher_id = ?"), (teacher_id,)))
+    async def of_teacher(self, teacher_id: int, archived: bool = False) -> list[dict[str, Any]]:
+        """The teacher's classes; archived ones only when asked for."""
+        where = "c.teacher_id = ?" + ("" if archived else " AND c.archived_at IS NULL")
+        return self._shape(await self.store.all(self._select(where), (teacher_id,)))
+
+    async def one(self, tx: Tx, class_id: int) -> dict[str, Any]:
+        """One class as the API shows it, read in the caller's transaction."""
+        return self._shape(await tx.all(self._select("c.id = ?"), (class_id,)))[0]
 
     async def section(self, section_id: int) -> sqlite3.Row | None:
         return await self.store.one(
@@ -82,7 +89,7 @@ class Classes:
 
     async def by_code(self, code: str) -> sqlite3.Row | None:
         return await self.store.one(
-            "SELECT s.id, s.name, s.class_id, c.name AS class_name, c.teacher_id"
+            "SELECT s.id, s.name, s.class_id, c.name AS class_name, c.teacher_id, c.archived_at"
             " FROM sections s JOIN classes c ON c.id = s.class_id WHERE s.join_code = ?",
             (code,),
         )
@@ -124,8 +131,9 @@ class Classes:
 
     @staticmethod
     async def _names(tx: Tx, section_id: int, besides: int = 0) -> set[str]:
-        rows = await tx.all("SELECT name FROM students WHERE section_id = ? AND id != ?",
-                            (section_id, besides))
+        # Removed students (issue 14) keep their row for the records, not their name or place.
+        rows = await tx.all("SELECT name FROM students WHERE section_id = ? AND id != ?"
+                            " AND removed_at IS NULL", (section_id, besides))
         return {str(r[0]).casefold() for r in rows}
 
     async def mark_seen(self, student_id: int) -> None:

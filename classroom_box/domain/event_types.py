@@ -25,12 +25,14 @@ EVENT_TYPES: tuple[str, ...] = (
     "hand_update",
     "ask_received",
     "ask_done",
+    "section_updated",  # a class or section renamed (issue 14): payload class_name, section_name
 )
 
 # The lecture object (a row of lecture_sessions; its id goes out as `session_id`).
 LECTURE_FIELDS: tuple[str, ...] = (
     "session_id", "class_id", "section_id", "subject", "title", "topic_id", "status",
     "start_time", "end_time", "duration_minutes", "progress", "note", "summary", "schedule_id",
+    "planned_end", "ended_by",
 )
 
 # The schedule object (a row of scheduled_lectures; its id goes out as `schedule_id`).

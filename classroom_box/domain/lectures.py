@@ -18,11 +18,20 @@ from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import ApiError, from_iso, iso
 
 DEFAULT_DURATION = 45
+UNSETTLED_WAIT = 5.0  # seconds before an end that only the jumped wall clock vouches for is retried
+
+# planned_end is derived, never stored: a duration change moves it with no second column to
+# keep in step.
+PLANNED_END = ("strftime('%Y-%m-%dT%H:%M:%SZ', start_time, '+' || duration_minutes"
+               " || ' minutes')")
+DERIVED = {"planned_end": PLANNED_END}
 
 
 def _columns(fields: tuple[str, ...], id_name: str) -> str:
     """The SELECT list giving exactly the object's fields; the row id goes out as `id_name`."""
-    return ", ".join(f"id AS {name}" if name == id_name else name for name in fields)
+    return ", ".join(f"id AS {name}" if name == id_name
+                     else f"{DERIVED[name]} AS {name}" if name in DERIVED else name
+                     for name in fields)
 
 
 LECTURE_COLUMNS = _columns(LECTURE_FIELDS, "session_id")
@@ -124,16 +133,62 @@ class Lectures:
             lecture = await self._live(tx, teacher_id, session_id)
             began = from_iso(lecture["start_time"])
             ended = began + self.clock.span(began, self._mono_starts.get(session_id))
-            await tx.execute(
-                "UPDATE lecture_sessions SET status = 'ended', end_time = ?, summary = ?"
-                " WHERE id = ?",
-                (iso(ended), summary or "", session_id),
-            )
-            tx.after_commit.append(lambda: self._forget_start(session_id))
-            lecture = await self._lecture(tx, session_id)
-            await self._emit(tx, teacher_id, "lecture_ended", lecture,
-                             ("session_id", "end_time", "summary"), "lecture")
-            return lecture
+            return await self._close(tx, teacher_id, session_id, iso(ended), summary or "",
+                                     "teacher")
+
+    async def _close(self, tx: Tx, teacher_id: int, session_id: int, end_time: str,
+                     summary: str, ended_by: str) -> dict[str, Any]:
+        await tx.execute(
+            "UPDATE lecture_sessions SET status = 'ended', end_time = ?, summary = ?,"
+            " ended_by = ? WHERE id = ?",
+            (end_time, summary, ended_by, session_id),
+        )
+        tx.after_commit.append(lambda: self._forget_start(session_id))
+        lecture = await self._lecture(tx, session_id)
+        await self._emit(tx, teacher_id, "lecture_ended", lecture,
+                         ("session_id", "end_time", "summary", "ended_by"), "lecture")
+        return lecture
+
+    def time_left(self, start_time: str, duration_minutes: int,
+                  session_id: int) -> tuple[float, bool]:
+        """Seconds until a live lecture's planned end, and whether that is measured.
+
+        Measured (by the monotonic clock) when this process started the lecture, so a wall-clock
+        jump neither ends it early nor keeps it running; after a restart the wall clock is all
+        there is, and the caller trusts an elapsed end only on a settled clock.
+        """
+        began, mono = from_iso(start_time), self._mono_starts.get(session_id)
+        span = self.clock.span(began, mono)
+        return duration_minutes * 60 - span.total_seconds(), mono is not None
+
+    async def end_due(self, session_id: int) -> float | None:
+        """The box's own end of a lecture whose planned end has come: `end_time` is that planned
+        end (also when the box was down at the time), announced once.
+
+        Returns the seconds still to wait (the duration changed, or the wall clock just jumped
+        and cannot be trusted yet), or None once the lecture is ended or no longer live.
+        """
+        async with self.store.write() as tx:
+            row = await tx.one(
+                f"SELECT teacher_id, status, start_time, duration_minutes, {PLANNED_END}"
+                " AS planned_end FROM lecture_sessions WHERE id = ?", (session_id,))
+            if row is None or row["status"] != "live":
+                return None
+            left, measured = self.time_left(row["start_time"], row["duration_minutes"],
+                                            session_id)
+            if left > 0:
+                return left
+            if not measured and not self.clock.settled():
+                return UNSETTLED_WAIT
+            await self._close(tx, int(row["teacher_id"]), session_id, row["planned_end"], "",
+                              "duration")
+            return None
+
+    async def live_lectures(self) -> list[dict[str, Any]]:
+        """Every live lecture, to arm the end timers after a restart."""
+        rows = await self.store.all(
+            f"SELECT {LECTURE_COLUMNS} FROM lecture_sessions WHERE status = 'live'")
+        return [as_dict(r) for r in rows]
 
     def _forget_start(self, session_id: int) -> None:
         self._mono_starts.pop(session_id, None)

@@ -174,6 +174,27 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX asks_section ON asks(section_id, done_at);
     CREATE INDEX asks_student ON asks(student_id, session_id);
     """,
+    # 4, issue 14 (a teacher's whole day): who ended a lecture, archived classes, removed students,
+    # and attendance as presence intervals (left_at NULL while open; last_seen is the newest
+    # moment the box knew the student was there, so a restart closes the interval there).
+    """
+    ALTER TABLE lecture_sessions ADD COLUMN ended_by TEXT;
+    ALTER TABLE classes ADD COLUMN archived_at TEXT;
+    ALTER TABLE students ADD COLUMN removed_at TEXT;
+    ALTER TABLE students ADD COLUMN last_seen TEXT;
+    CREATE TABLE attendance (
+        id INTEGER PRIMARY KEY,
+        session_id INTEGER NOT NULL REFERENCES lecture_sessions(id),
+        student_id INTEGER NOT NULL REFERENCES students(id),
+        joined_at TEXT NOT NULL,
+        left_at TEXT,
+        last_seen TEXT NOT NULL
+    );
+    CREATE INDEX attendance_session ON attendance(session_id, student_id);
+    CREATE INDEX attendance_open ON attendance(student_id) WHERE left_at IS NULL;
+    CREATE INDEX lecture_sessions_ended ON lecture_sessions(section_id, end_time)
+        WHERE status = 'ended';
+    """,
 )
 
 PRAGMAS = (

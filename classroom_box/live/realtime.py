@@ -11,6 +11,7 @@ never send a live event itself, and never keep anything of a socket after its di
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -29,6 +30,9 @@ from classroom_box.live.gcpolicy import QuietCollector
 from classroom_box.live.handlers import ClientEvents
 from classroom_box.live.presence import Presence, RosterAnnouncer
 
+PresenceHook = Callable[[int, int, bool], None]  # section id, student id, online now
+REMOVED_GRACE = 1.0  # seconds for a removed student's `removed` notice to leave before hang-up
+
 
 class Realtime:
     def __init__(self, store: Store, events: EventLog, classes: Classes,
@@ -43,6 +47,8 @@ class Realtime:
         self.roster_announcer = RosterAnnouncer(self.presence, classes, sio)
         self.collector = QuietCollector(busy=dispatcher.busy)
         self._collecting: asyncio.Task[None] | None = None
+        # Attendance hears a student arrive (first socket) and leave (last socket); set by app.
+        self.on_presence: PresenceHook = lambda section_id, student_id, online: None
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         ClientEvents(sio, classes).register(self.flood)
@@ -76,6 +82,7 @@ class Realtime:
         if p.kind == "student":
             assert p.section_id is not None
             if self.presence.add(p.section_id, p.id, p.name):
+                self.on_presence(p.section_id, p.id, True)
                 self.roster_announcer.changed(p.class_id or 0, p.section_id)
         self.sio.start_background_task(self.catchup.run, sid, self.conns.get, auth.get("last_seq"))
 
@@ -89,6 +96,7 @@ class Realtime:
         p = conn.principal
         if p.kind == "student" and p.section_id is not None:
             if self.presence.remove(p.section_id, p.id):
+                self.on_presence(p.section_id, p.id, False)
                 self.roster_announcer.changed(p.class_id or 0, p.section_id)
 
     def roster(self, section_id: int) -> list[dict[str, Any]]:
@@ -98,4 +106,23 @@ class Realtime:
         """Logout revokes the token: its open sockets go too."""
         for sid, conn in list(self.conns.items()):
             if conn.principal.token_hash == hashed:
+                await self.sio.disconnect(sid)
+
+    async def remove_student(self, student_id: int) -> None:
+        """A removed student's sockets leave their rooms at once (no further event reaches them),
+        hear why (`removed`), and are closed `REMOVED_GRACE` later: closing at once cut the
+        notice off before it left the box. The tokens are already gone."""
+        sids = [sid for sid, conn in self.conns.items()
+                if conn.principal.kind == "student" and conn.principal.id == student_id]
+        for sid in sids:
+            for room in list(self.conns[sid].rooms):
+                await self.sio.leave_room(sid, room)
+            await self.sio.emit("removed", {"student_id": student_id}, to=sid)
+        if sids:
+            self.sio.start_background_task(self._hang_up, sids)
+
+    async def _hang_up(self, sids: list[str]) -> None:
+        await asyncio.sleep(REMOVED_GRACE)
+        for sid in sids:
+            if sid in self.conns:
                 await self.sio.disconnect(sid)

@@ -37,6 +37,7 @@ from classroom_box.domain.auth import (
 )
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.lectures import Lectures
+from classroom_box.domain.management import Management
 from classroom_box.domain.ratelimit import (
     FailureThrottle,
     KeyedBuckets,
@@ -55,6 +56,8 @@ class Sockets(Protocol):
 
     async def disconnect_token(self, hashed: str) -> None: ...
 
+    async def remove_student(self, student_id: int) -> None: ...
+
 
 class Box(Protocol):
     """What the routes use of the running box (`app.Box`, hung on the Quart app)."""
@@ -64,6 +67,7 @@ class Box(Protocol):
     classes: Classes
     lectures: Lectures
     scheduler: Scheduler
+    management: Management
     setup: SetupToken
     login_throttle: LoginThrottle
     join_throttle: FailureThrottle
@@ -263,10 +267,15 @@ async def create_class(principal: Principal, body: dict[str, Any]) -> Any:
     return created, 201
 
 
+CLASSES_QUERY = {"archived": Field("int", required=False, min=0, max=1)}
+
+
 @route("GET", "/api/classes", "teacher")
 async def list_classes(principal: Principal) -> Any:
-    """The calling teacher's classes."""
-    return {"classes": await box().classes.of_teacher(principal.id)}
+    """The calling teacher's classes; archived ones too with `?archived=1`."""
+    query = validate({k: _int_or_raw(v) for k, v in request.args.items()}, CLASSES_QUERY)
+    return {"classes": await box().classes.of_teacher(principal.id,
+                                                      bool(query.get("archived")))}
 
 
 async def _section_by_code(code: object) -> sqlite3.Row:
@@ -277,6 +286,8 @@ async def _section_by_code(code: object) -> sqlite3.Row:
     clean = validate({"join_code": code}, {"join_code": Field("code")})["join_code"]
     section = await b.classes.by_code(clean)
     if section is not None:
+        if section["archived_at"] is not None:
+            raise ApiError(410, "archived", "this class is archived: ask your teacher")
         return section
     key = "join:" + client_ip()
     wait = b.join_throttle.retry_after(key)
@@ -291,8 +302,10 @@ async def _section_by_code(code: object) -> sqlite3.Row:
 async def join_info(_: Principal | None, code: str) -> Any:
     """What a join code leads to, so the join page can say where the student is going."""
     section = await _section_by_code(code)
+    name = box().settings.name
+    # "" when the box kept the default name: "Classroom" above a class name tells a student nothing
     return {"class_name": section["class_name"], "section_name": section["name"],
-            "box_name": box().settings.name}
+            "box_name": "" if name == Settings().name else name}
 
 
 JOIN = {"join_code": Field("code"), "name": Field("name", max_len=80)}

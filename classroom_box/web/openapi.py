@@ -15,24 +15,29 @@ from typing import Any
 from classroom_box import __version__
 from classroom_box.domain.auth import COOKIE_NAME, Principal
 from classroom_box.domain.validation import json_schema
-from classroom_box.web.api import LECTURES_QUERY, Route
+from classroom_box.web.api import CLASSES_QUERY, LECTURES_QUERY, Route
 from classroom_box.web.api_answers import IDEMPOTENT_PATHS, QUESTIONS_QUERY
+from classroom_box.web.api_day import HISTORY_QUERY
 
 PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERROR = {"$ref": "#/components/schemas/Error"}
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
 STATUS_TEXT = {
-    200: "OK", 201: "Created", 401: "Not logged in (no, unknown, expired or revoked token)",
+    200: "OK", 201: "Created", 204: "Done, nothing to return",
+    401: "Not logged in (no, unknown, expired or revoked token)",
     403: "Logged in but not allowed (wrong role, another teacher's class, another section), or a"
          " cross-site request", 404: "No such object or join code",
     409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
+    410: "The class is archived: its join code admits nobody new",
     415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
     507: "The box's storage is full (code disk_full): nothing was saved; retry once space is back",
 }
 QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY,
-                                      "/api/questions": QUESTIONS_QUERY}
+                                      "/api/questions": QUESTIONS_QUERY,
+                                      "/api/classes": CLASSES_QUERY,
+                                      "/api/lectures/history": HISTORY_QUERY}
 CREATED = {"setup", "create_class", "start", "schedule", "create_question", "answer_question",
-           "ask_teacher"}
+           "ask_teacher", "add_section"}
 IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": True,
                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"},
                    "description": "the same key and body again replays the stored answer"}
@@ -58,12 +63,17 @@ def _parameters(r: Route) -> list[dict[str, Any]]:
 
 
 def _statuses(r: Route) -> list[int]:
-    codes = [201 if r.method == "POST" and r.handler.__name__ in CREATED else 200]
+    ok = 201 if r.method == "POST" and r.handler.__name__ in CREATED else 200
+    codes = [204 if r.method == "DELETE" else ok]
     if r.who != "public":
         codes += [401, 403]
-    if r.method == "POST":
-        codes += [403, 413, 415, 422, 429] if r.body is not None else [403]
-        codes += [507]  # every POST writes
+    if r.path in QUERIES:
+        codes += [422]
+    if r.path.startswith("/api/join"):
+        codes += [410]
+    if r.method in ("POST", "PATCH", "DELETE"):
+        codes += [403, 413, 415, 422, 429] if r.body is not None else [403, 415]
+        codes += [507]  # every write may find the storage full
     if "<" in r.path or r.path.startswith("/api/lecture/") or r.path == "/api/join":
         codes += [404, 409, 422, 429]
     if r.path == "/api/auth/login":

@@ -86,3 +86,6 @@ export async function api(method, path, body) {
 
 export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body ?? {});
+export const patch = (path, body) => api("PATCH", path, body);
+// Every write is JSON (the box's CSRF rule), a DELETE too, even with nothing to say.
+export const del = (path) => api("DELETE", path, {});

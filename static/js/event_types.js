@@ -13,7 +13,8 @@ export const SEQ_EVENTS = Object.freeze([
   "results_revealed",
   "hand_update",
   "ask_received",
-  "ask_done"
+  "ask_done",
+  "section_updated"
 ]);
 
 /** The fields of a lecture object. */
@@ -31,7 +32,9 @@ export const LECTURE_FIELDS = Object.freeze([
   "progress",
   "note",
   "summary",
-  "schedule_id"
+  "schedule_id",
+  "planned_end",
+  "ended_by"
 ]);
 
 /** The fields of a schedule object. */

@@ -42,6 +42,8 @@ async function main() {
       fieldError(pass, pass.value.length < 8 ? "Use at least 8 characters." : null),
       fieldError(confirm, confirm.value !== pass.value ? "The passwords don't match." : null),
     ];
+    // The error says it: the hint under the field would repeat it word for word.
+    $("#setup-password-hint").hidden = pass.value.length < 8;
     if (ok.includes(false)) {
       form.querySelector("[aria-invalid=true]")?.focus();
       return;

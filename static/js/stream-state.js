@@ -198,6 +198,10 @@ export function createStreamState(storageKey) {
     get fromCache() {
       return fromCache;
     },
+    /** We are in step with the box until now: the offline banner's time is this moment. */
+    markInStep() {
+      persist();
+    },
     /** How many lost events were noticed (each healed by a replay). */
     get gaps() {
       return gaps;

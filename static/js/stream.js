@@ -33,7 +33,7 @@
 import { io } from "/static/vendor/socket.io-client/socket.io.esm.min.js";
 // Generated from classroom_box/domain/event_types.py: the box's own list of names.
 import { SEQ_EVENTS } from "/static/js/event_types.js";
-import { createStreamState, normaliseState } from "/static/js/stream-state.js";
+import { clearStream, createStreamState, normaliseState } from "/static/js/stream-state.js";
 
 export { SEQ_EVENTS };
 export { applyEvent, clearStream, emptyState } from "/static/js/stream-state.js";
@@ -144,6 +144,9 @@ export function createStream(opts) {
 
     socket.on("disconnect", (reason) => {
       replaying = false;
+      // In step with the box until now: the offline banner's time is this moment, not the
+      // time of the last event (a quiet hour is not an hour out of date).
+      if (synced) position.markInStep();
       synced = false;
       emitState("disconnect");
       if (reason === "io server disconnect") {
@@ -172,6 +175,9 @@ export function createStream(opts) {
         socket.disconnect();
         socket.connect();
       }
+    });
+    window.addEventListener("pagehide", () => {
+      if (synced) position.markInStep(); // a reload or a closed tab: in step with the box until now
     });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && socket && !socket.connected && socket.active) {

@@ -11,7 +11,7 @@ import { createStream, clearStream } from "/static/js/stream.js";
 import { mountStudentAnswers } from "/static/js/student-answers.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
-  countdownText, parseTime, registerServiceWorker, syncList,
+  countdownText, parseTime, registerServiceWorker, syncList, endsAt,
 } from "/static/js/ui.js";
 
 const ME_KEY = "classroom-box:me:student";
@@ -21,6 +21,7 @@ const MAX_NOTICES = 4;
 let me = null;
 let stream = null;
 let answers = null;
+let removed = false; // the teacher removed this student: the page says so, not "session ended"
 const shownNotices = new Set();
 
 function loadCachedMe() {
@@ -173,12 +174,15 @@ function showCode(reason, code) {
 
 const NOTICE_TEXT = {
   lecture_started: (p) => `Lecture started: ${titleOf(p)}`,
-  lecture_ended: (p) => `Lecture ended: ${titleOf(p)}`,
+  lecture_ended: (p) => (p.ended_by === "duration"
+    ? `Lecture ended (time is up): ${titleOf(p)}` : `Lecture ended: ${titleOf(p)}`),
+  section_updated: (p) => `Your class is now ${p.class_name} · Section ${p.section_name}`,
   lecture_scheduled: (p) => {
     const s = p.schedule || p;
     return `Lecture scheduled: ${titleOf(p)} at ${formatClock(s.scheduled_time)}`;
   },
-  lecture_cancelled: (p) => `Lecture cancelled: ${titleOf(p)}`,
+  lecture_cancelled: (p) => (p.schedule?.status === "missed"
+    ? `Lecture did not start: ${titleOf(p)}` : `Lecture cancelled: ${titleOf(p)}`),
   lecture_duration_update: (p) => {
     const mins = p.duration_minutes ?? p.lecture?.duration_minutes;
     return `New length for ${titleOf(p)}: ${mins} min`;
@@ -226,6 +230,7 @@ function liveCard() {
   const started = h("dd");
   const length = h("dd");
   const left = h("dd", { class: "time-left", dataset: { tick: "left" } });
+  const ends = h("dd", { class: "ends-at" });
   const label = h("label", { text: "Progress" });
   const value = h("span", { class: "progress-value" });
   const bar = h("progress", { class: "bar", max: 100 });
@@ -238,6 +243,7 @@ function liveCard() {
     h("dl", { class: "facts" },
       h("div", {}, h("dt", { text: "Started" }), started),
       h("div", {}, h("dt", { text: "Length" }), length),
+      h("div", {}, h("dt", { text: "Ends" }), ends),
       h("div", {}, h("dt", { text: "Time left" }), left)),
     h("div", { class: "progress-row" }, label, value),
     bar,
@@ -253,6 +259,7 @@ function liveCard() {
       started.textContent = formatClock(l.start_time);
       length.textContent = l.duration_minutes ? `${l.duration_minutes} min` : "Open";
       left.textContent = timeLeftText(l);
+      ends.textContent = endsAt(l);
       bar.id = `progress-${l.session_id}`;
       label.htmlFor = bar.id;
       value.textContent = `${progress}%`;
@@ -366,15 +373,10 @@ function startDashboard(identity) {
   if (dashboardStarted) return;
   dashboardStarted = true;
   me = identity;
+  // The box's name only when IT gave it one: the default "Classroom" tells a student nothing.
   $("#dash-box").textContent = identity.box_name || "";
-  // The class is the heading; the section goes with the name below it, so a long class name
-  // wraps as a heading should instead of leaving "· Section A" alone on a phone's second line.
-  $("#dash-class").textContent = identity.class_name || "My class";
-  $("#dash-who").textContent = [
-    identity.section_name ? `Section ${identity.section_name}` : null,
-    identity.student?.name ? `Signed in as ${identity.student.name}` : null,
-  ].filter(Boolean).join(" · ");
-  document.title = `${identity.class_name || "My class"} · classroom-box`;
+  $("#dash-box").hidden = !identity.box_name;
+  showNames(identity);
   showView("dashboard");
 
   const badge = $("#conn");
@@ -382,15 +384,45 @@ function startDashboard(identity) {
   answers = mountStudentAnswers(identity.student.id);
   stream = createStream({ storageKey: `student:${identity.student.id}`, hello: "student_connect" });
   stream.onState(render);
-  stream.onEvent((name, payload) => addNotice(name, payload));
+  stream.onEvent((name, payload) => {
+    if (name === "section_updated" && mine(payload)) {
+      me = { ...me, class_name: payload.class_name, section_name: payload.section_name };
+      saveCachedMe(me);
+      showNames(me);
+    }
+    addNotice(name, payload);
+  });
+  stream.on("removed", onRemoved);
   stream.onStatus((status, info) => {
     setBadge(badge, status);
     if (status === "connected") answers.flush(); // the link is back: send what waits now
     renderStale({ ...info, stale: stream.stale });
-    if (status === "denied") onDenied();
+    if (status === "denied" && !removed) onDenied();
   });
   stream.start();
   window.setInterval(tick, 1000);
+}
+
+/** The class and section as the heading, the section with the name below it (so a long class
+ * name wraps as a heading should instead of leaving "· Section A" alone on a second line). */
+function showNames(identity) {
+  $("#dash-class").textContent = identity.class_name || "My class";
+  $("#dash-who").textContent = [
+    identity.section_name ? `Section ${identity.section_name}` : null,
+    identity.student?.name ? `Signed in as ${identity.student.name}` : null,
+  ].filter(Boolean).join(" · ");
+  document.title = `${identity.class_name || "My class"} · classroom-box`;
+}
+
+/** The teacher removed this student: say so plainly and offer the join code form. */
+function onRemoved() {
+  removed = true;
+  if (stream) stream.close(true);
+  if (me) clearStream(`student:${me.student.id}`);
+  saveCachedMe(null);
+  $("#conn").hidden = true;
+  showCode("Your teacher removed you from this class. If that was a mistake, type the join code"
+    + " to join again.");
 }
 
 async function onDenied() {

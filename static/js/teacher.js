@@ -8,13 +8,14 @@
  * being dragged, a note being typed or a focused "Cancel" button is never reset under the
  * teacher's fingers.
  */
-import { ApiError, boxNow, get, post } from "/static/js/api.js";
+import { ApiError, boxNow, del, get, patch, post } from "/static/js/api.js";
 import { createStream } from "/static/js/stream.js";
 import { buildAnswerPanel } from "/static/js/teacher-answers.js";
 import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
-  countdownText, parseTime, registerServiceWorker, syncList,
+  countdownText, parseTime, registerServiceWorker, syncList, confirmDialog, endsAt, plannedEnd,
 } from "/static/js/ui.js";
+import { attendanceBlock, historyView } from "/static/js/records.js";
 
 const LIMITS = { title: 200, subject: 100, name: 80, text: 2000, minDuration: 1, maxDuration: 600 };
 
@@ -25,6 +26,7 @@ let state = { live: [], scheduled: [], ended: [] };
 const panels = new Map();
 let uid = 0;
 let tickTimer = 0;
+let classes = [];
 const nextId = (p) => `${p}-${++uid}`;
 
 // ---------------------------------------------------------------- small form helpers
@@ -153,7 +155,14 @@ function buildScheduleForm(p) {
   const refreshMin = () => {
     when.min = toLocalInputValue(boxNow() + 60000);
   };
+  // A sensible default: the next quarter hour at least five minutes ahead.
+  const defaultTime = () => {
+    const q = 15 * 60000;
+    when.value = toLocalInputValue(Math.ceil((boxNow() + 5 * 60000) / q) * q);
+  };
   refreshMin();
+  defaultTime();
+  let overlapOk = "";
   when.addEventListener("focus", refreshMin);
   const form = h("form", { class: "form form-grid", novalidate: true, dataset: { form: "schedule" } },
     field("Subject", subject), field("Title", title), field("Starts at", when),
@@ -172,6 +181,15 @@ function buildScheduleForm(p) {
         : at === null ? "That date doesn't look right."
           : at <= boxNow() ? "Pick a time in the future." : null);
       if (s === null || t === null || d === null || !whenOk) return null;
+      const clash = overlapWith(p, at, (d ?? 45) * 60000);
+      const signature = `${when.value}/${d ?? ""}`;
+      if (clash && overlapOk !== signature) {
+        overlapOk = signature; // the second press schedules it anyway
+        formError(form, `${clash} The box starts a scheduled lecture only if the section is free`
+          + " then; otherwise it is missed. Press Schedule again to schedule it anyway.");
+        return null;
+      }
+      overlapOk = "";
       // datetime-local has no offset: the box reads it as its local time (see the contract).
       const body = {
         class_id: p.classId, section_id: p.sectionId, subject: s, title: t,
@@ -182,18 +200,36 @@ function buildScheduleForm(p) {
     },
     send: (body) => post("/api/lecture/schedule", body),
     after: () => {
+      subject.value = "";
       title.value = "";
-      when.value = "";
+      duration.value = "";
+      defaultTime();
     },
   });
   return form;
 }
 
+/** Why a lecture at `start` for `length` ms would clash in this section, or null. */
+function overlapWith(p, start, length) {
+  const mine = (x) => x.class_id === p.classId && x.section_id === p.sectionId;
+  const live = state.live.find(mine);
+  if (live && (plannedEnd(live) ?? Infinity) > start) {
+    return `“${live.title}” is live until ${formatClock(new Date(plannedEnd(live)).toISOString())}.`;
+  }
+  const other = state.scheduled.filter(mine).find((x) => {
+    const t = parseTime(x.scheduled_time);
+    return t !== null && t < start + length && start < t + (x.duration_minutes || 45) * 60000;
+  });
+  return other ? `“${other.title}” is scheduled at ${formatClock(other.scheduled_time)}.` : null;
+}
+
 /**
  * The progress slider and note. `dirty` while the teacher is changing them: an event then does
- * not overwrite what is being typed or dragged, until the teacher saves.
+ * not overwrite what is being typed or dragged, until the teacher saves. After a save it says to
+ * how many students online it went (`p.online`, from the roster).
  */
-function buildProgressForm(sid) {
+function buildProgressForm(p, sid) {
+  const sent = h("p", { class: "sent-note", role: "status" });
   const sliderId = nextId("progress");
   const slider = h("input", {
     type: "range", id: sliderId, name: "progress", min: "0", max: "100", step: "5",
@@ -209,7 +245,7 @@ function buildProgressForm(sid) {
     field("Note for students", note, "Optional. Students see it under the progress bar."),
     errorBox(),
     h("div", { class: "form-actions" },
-      h("button", { type: "submit", class: "btn btn-primary", text: "Update progress" })));
+      h("button", { type: "submit", class: "btn btn-primary", text: "Update progress" }), sent));
   let dirty = false;
   slider.addEventListener("input", () => {
     out.textContent = `${slider.value}%`;
@@ -228,6 +264,8 @@ function buildProgressForm(sid) {
     send: (body) => post("/api/lecture/progress", body),
     after: () => {
       dirty = false;
+      const n = p.online || 0;
+      sent.textContent = `Sent to ${n} ${n === 1 ? "student" : "students"} online`;
     },
   });
   return {
@@ -274,8 +312,10 @@ function buildDurationForm(sid) {
   };
 }
 
-/** End the lecture, with an optional summary. */
+/** End the lecture, with an optional summary, after a confirmation (no undo: it is one click
+ * right under the summary box). */
 function buildEndForm(sid) {
+  let current = null;
   const summary = h("textarea", { name: "summary", rows: "2", maxlength: String(LIMITS.text),
     placeholder: "What we covered, homework…" });
   const form = h("form", { class: "form", novalidate: true, dataset: { form: "end" } },
@@ -290,20 +330,33 @@ function buildEndForm(sid) {
       if (s === null) return null;
       return s ? { session_id: sid, summary: s } : { session_id: sid };
     },
-    send: (body) => post("/api/lecture/end", body),
+    send: async (body) => {
+      const ok = await confirmDialog({
+        title: `End “${current?.title || "this lecture"}” now?`,
+        message: "Students see it as ended at once; it cannot be restarted.",
+        confirm: "End lecture", keep: "Keep going",
+      });
+      return ok ? post("/api/lecture/end", body) : null;
+    },
   });
-  return { form, update() {} };
+  return {
+    form,
+    update(l) {
+      current = l;
+    },
+  };
 }
 
 /** One live lecture: its facts and its three forms; rebuilt only when another lecture goes live. */
-function buildLivePanel(lecture) {
+function buildLivePanel(p, lecture) {
   const sid = lecture.session_id;
   const title = h("h4", { class: "lecture-title" });
   const subject = h("span", { class: "subject" });
   const started = h("dd");
   const length = h("dd");
   const left = h("dd", { class: "time-left" });
-  const forms = [buildProgressForm(sid), buildDurationForm(sid), buildEndForm(sid)];
+  const endsAtCell = h("dd", { class: "ends-at" });
+  const forms = [buildProgressForm(p, sid), buildDurationForm(sid), buildEndForm(sid)];
   const [progress, duration, end] = forms;
   const el = h("div", { class: "live-panel", dataset: { sessionId: sid } },
     h("div", { class: "live-head" }, h("span", { class: "pill pill-live", text: "Live" }), subject),
@@ -311,6 +364,7 @@ function buildLivePanel(lecture) {
     h("dl", { class: "facts" },
       h("div", {}, h("dt", { text: "Started" }), started),
       h("div", {}, h("dt", { text: "Length" }), length),
+      h("div", {}, h("dt", { text: "Ends" }), endsAtCell),
       h("div", {}, h("dt", { text: "Time left" }), left)),
     h("div", { class: "live-controls" },
       h("div", { class: "control-block" }, progress.form),
@@ -324,6 +378,7 @@ function buildLivePanel(lecture) {
       started.textContent = formatClock(l.start_time);
       length.textContent = l.duration_minutes ? `${l.duration_minutes} min` : "Open";
       left.textContent = timeLeftText(l);
+      endsAtCell.textContent = endsAt(l);
       for (const f of forms) f.update(l);
     },
     tick() {
@@ -376,12 +431,13 @@ function renderScheduledList(p) {
   syncList(p.scheduledList, items, (s) => s.schedule_id, scheduledRow);
 }
 
-function endedRow() {
+/** An ended lecture of today, with its attendance (loaded when opened) and CSV. */
+function endedRow(lecture) {
   const title = h("p", { class: "row-title" });
   const meta = h("p", { class: "row-meta muted" });
   const summary = h("p", { class: "summary", hidden: true });
   const el = h("li", { class: "row-card row-ended" },
-    h("div", { class: "row-main" }, title, meta, summary));
+    h("div", { class: "row-main" }, title, meta, summary, attendanceBlock(lecture)));
   return {
     el,
     update(l) {
@@ -403,26 +459,68 @@ function renderEndedList(p) {
   syncList(p.endedList, items, (l) => l.session_id, endedRow);
 }
 
-function rosterRow() {
-  const el = h("li", { class: "roster-item" });
+function renderRoster(p, roster) {
+  const count = Number(roster.count ?? (roster.students || []).length) || 0;
+  p.online = count;
+  p.rosterStudents = roster.students || []; // for "who has not answered"
+  p.count.textContent = count === 1 ? "1 student online" : `${count} students online`;
+  p.countWrap.dataset.online = count > 0 ? "true" : "false";
+  p.rosterSummary.textContent = `Students (${count} online)`;
+  if (p.rosterWrap.open) loadStudents(p);
+}
+
+/** One student of the section: online dot, name, last seen, and Remove (after a confirmation). */
+function studentRow(p) {
+  const name = h("span", { class: "roster-name" });
+  const seen = h("span", { class: "muted roster-seen" });
+  const remove = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Remove" });
+  const el = h("li", { class: "roster-item" }, h("span", { class: "dot", "aria-hidden": "true" }),
+    name, seen, remove);
+  remove.addEventListener("click", () => removeStudent(p, el._student, remove));
   return {
     el,
-    update(s) {
-      el.textContent = s.name;
+    update(st) {
+      el._student = st;
+      el.dataset.studentId = st.student_id;
+      el.dataset.online = String(st.online);
+      name.textContent = st.name;
+      remove.setAttribute("aria-label", `Remove ${st.name}`);
+      seen.textContent = st.online ? "online"
+        : st.last_seen ? `last seen ${formatClock(st.last_seen)}` : "never connected";
     },
   };
 }
 
-function renderRoster(p, roster) {
-  const count = Number(roster.count ?? (roster.students || []).length) || 0;
-  p.rosterStudents = roster.students || []; // for "who has not answered"
-  p.count.textContent = count === 1 ? "1 student online" : `${count} students online`;
-  p.countWrap.dataset.online = count > 0 ? "true" : "false";
-  p.rosterSummary.textContent = `Who's online (${count})`;
-  const students = (roster.students || []).slice().sort((a, b) => String(a.name).localeCompare(String(b.name)));
-  syncList(p.rosterList, students.length ? students : [null], (s) => (s ? s.id : "nobody"),
-    (s) => (s ? rosterRow()
+/** Every student of the section, online first (fetched when the list is open). */
+async function loadStudents(p) {
+  let data;
+  try {
+    data = await get(`/api/sections/${encodeURIComponent(p.sectionId)}/students`);
+  } catch (err) {
+    p.rosterList.replaceChildren(h("li", { class: "form-error", role: "alert", text: err.message }));
+    return;
+  }
+  const students = data.students.slice()
+    .sort((a, b) => (b.online - a.online) || String(a.name).localeCompare(String(b.name)));
+  syncList(p.rosterList, students.length ? students : [null], (st) => (st ? st.student_id : "nobody"),
+    (st) => (st ? studentRow(p)
       : { el: h("li", { class: "muted", text: "Nobody has joined yet." }), update() {} }));
+}
+
+async function removeStudent(p, st, button) {
+  const ok = await confirmDialog({
+    title: `Remove ${st.name}?`,
+    message: `${st.name} is signed out on their device at once and leaves the list. Their past`
+      + " attendance stays in the records. They can join again with the join code, as a new student.",
+    confirm: "Remove student",
+  });
+  if (!ok) return;
+  try {
+    await busy(button, () => del(`/api/students/${encodeURIComponent(st.student_id)}`), "Removing…");
+  } catch (err) {
+    p.notice(err.message);
+  }
+  await loadStudents(p);
 }
 
 async function loadRoster(p) {
@@ -437,7 +535,7 @@ function updatePanel(p, reason) {
   const live = liveFor(p);
   if (live) {
     if (!p.live || p.live.sessionId !== live.session_id) {
-      p.live = buildLivePanel(live);
+      p.live = buildLivePanel(p, live);
       p.liveSlot.replaceChildren(p.live.el);
     } else {
       p.live.update(live);
@@ -470,8 +568,14 @@ function buildSectionPanel(cls, section) {
 
   p.count = h("span", { class: "online-count", text: "0 students online" });
   p.countWrap = h("div", { class: "online", dataset: { online: "false" } }, h("span", { class: "dot", "aria-hidden": "true" }), p.count);
-  p.rosterSummary = h("summary", { text: "Who's online (0)" });
+  p.rosterSummary = h("summary", { text: "Students (0 online)" });
   p.rosterList = h("ul", { class: "roster" });
+  p.rosterWrap = h("details", { class: "disclosure roster-wrap" }, p.rosterSummary, p.rosterList);
+  p.rosterWrap.addEventListener("toggle", () => {
+    if (p.rosterWrap.open) loadStudents(p);
+  });
+  p.notices = h("div", { class: "section-notices", role: "status" });
+  p.notice = (text) => p.notices.prepend(h("p", { class: "callout section-notice", text }));
   p.liveSlot = h("div", { class: "live-slot", hidden: true });
   p.answers = buildAnswerPanel(p);
   p.startWrap = h("div", { class: "start-wrap" },
@@ -490,8 +594,11 @@ function buildSectionPanel(cls, section) {
   },
   h("header", { class: "section-head" },
     // The class name is the heading right above the grid: not repeated on each card.
-    h("h3", { class: "section-title", text: `Section ${section.name}` }),
+    renameable("h3", { class: "section-title" }, `Section ${section.name}`, section.name,
+      `Rename section ${section.name}`,
+      (name) => patch(`/api/sections/${encodeURIComponent(section.section_id)}`, { name })),
     p.countWrap),
+  p.notices,
   h("div", { class: "join-row" },
     h("div", { class: "join-item" },
       h("span", { class: "label", text: "Join code" }),
@@ -499,7 +606,7 @@ function buildSectionPanel(cls, section) {
     h("div", { class: "join-item join-link" },
       h("span", { class: "label", text: "Join link" }),
       h("a", { href: joinUrl, class: "join-url", text: joinUrl, target: "_blank", rel: "noopener" })),
-    h("div", { class: "join-actions" }, qrButton, copyButton)),
+    h("div", { class: "join-actions" }, qrButton, copyButton, newCodeButton(section))),
   h("div", { class: "section-body" },
     p.liveSlot,
     p.answers.el,
@@ -507,7 +614,7 @@ function buildSectionPanel(cls, section) {
     p.scheduledWrap,
     h("details", { class: "disclosure" },
       h("summary", { text: "Schedule a lecture for later" }), buildScheduleForm(p)),
-    h("details", { class: "disclosure roster-wrap" }, p.rosterSummary, p.rosterList),
+    p.rosterWrap,
     p.endedWrap));
   panels.set(section.section_id, p);
   updatePanel(p);
@@ -517,9 +624,100 @@ function buildSectionPanel(cls, section) {
 
 function renderClass(cls) {
   const sections = cls.sections || [];
+  const id = encodeURIComponent(cls.class_id);
+  const archive = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Archive" });
+  archive.addEventListener("click", async () => {
+    const ok = await confirmDialog({
+      title: `Archive ${cls.name}?`,
+      message: "It leaves this page and its join codes admit nobody new. Nothing is deleted:"
+        + " “Archived classes” brings it back.",
+      confirm: "Archive class", danger: false,
+    });
+    if (ok) await busy(archive, () => post(`/api/classes/${id}/archive`), "Archiving…").then(loadClasses);
+  });
   return h("section", { class: "class-block", dataset: { classId: cls.class_id } },
-    h("h2", { class: "class-title", text: cls.name }),
+    h("div", { class: "class-head" },
+      renameable("h2", { class: "class-title" }, cls.name, cls.name, `Rename class ${cls.name}`,
+        (name) => patch(`/api/classes/${id}`, { name })),
+      addSectionForm(cls), archive),
     h("div", { class: "section-grid" }, sections.map((s) => buildSectionPanel(cls, s))));
+}
+
+/**
+ * A heading with a "Rename" button that turns it into a one-field form in place (Enter saves,
+ * Escape cancels). `save(name)` does the request; the page then reloads the classes.
+ */
+function renameable(tag, attrs, text, current, label, save) {
+  const heading = h(tag, attrs, text);
+  const button = h("button", { type: "button", class: "btn btn-ghost btn-small rename", text: "Rename",
+    "aria-label": label });
+  const input = textInput("name", LIMITS.name, { required: true, "aria-label": `New name for ${current}` });
+  const form = h("form", { class: "form form-inline rename-form", novalidate: true, hidden: true },
+    input, h("button", { type: "submit", class: "btn btn-primary btn-small", text: "Save" }),
+    h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Cancel", dataset: { cancel: "" } }),
+    errorBox());
+  const editing = (on) => {
+    form.hidden = !on;
+    heading.hidden = on;
+    button.hidden = on;
+    if (on) {
+      input.value = current;
+      input.select();
+    } else button.focus();
+  };
+  button.addEventListener("click", () => editing(true));
+  form.querySelector("[data-cancel]").addEventListener("click", () => editing(false));
+  form.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape") editing(false);
+  });
+  wireForm(form, {
+    busyText: "Saving…",
+    validate: () => {
+      const v = requireText(input, "Name", LIMITS.name);
+      return v === null ? null : { name: v };
+    },
+    send: (body) => save(body.name),
+    after: loadClasses,
+  });
+  return h("div", { class: "renameable" }, heading, button, form);
+}
+
+function addSectionForm(cls) {
+  const toggle = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "Add section",
+    "aria-expanded": "false" });
+  const input = textInput("name", LIMITS.name, { required: true, "aria-label": `New section of ${cls.name}`,
+    placeholder: "e.g. C" });
+  const form = h("form", { class: "form form-inline", novalidate: true, hidden: true },
+    input, h("button", { type: "submit", class: "btn btn-primary btn-small", text: "Add" }), errorBox());
+  toggle.addEventListener("click", () => {
+    form.hidden = !form.hidden;
+    toggle.setAttribute("aria-expanded", String(!form.hidden));
+    if (!form.hidden) input.focus();
+  });
+  wireForm(form, {
+    busyText: "Adding…",
+    validate: () => {
+      const v = requireText(input, "Section name", LIMITS.name);
+      return v === null ? null : { name: v };
+    },
+    send: (body) => post(`/api/classes/${encodeURIComponent(cls.class_id)}/sections`, body),
+    after: loadClasses,
+  });
+  return h("div", { class: "add-section" }, toggle, form);
+}
+
+function newCodeButton(section) {
+  const button = h("button", { type: "button", class: "btn btn-ghost btn-small", text: "New join code" });
+  button.addEventListener("click", async () => {
+    const ok = await confirmDialog({
+      title: `New join code for Section ${section.name}?`,
+      message: `The code ${section.join_code} and its QR code stop working at once. Students who`
+        + " already joined stay in.",
+      confirm: "Make a new code",
+    });
+    if (ok) await busy(button, () => post(`/api/sections/${encodeURIComponent(section.section_id)}/join-code`), "…").then(loadClasses);
+  });
+  return button;
 }
 
 function renderClasses(classes) {
@@ -638,7 +836,41 @@ function wireClassForm() {
 
 async function loadClasses() {
   const data = await get("/api/classes");
-  renderClasses((data && data.classes) || []);
+  classes = (data && data.classes) || [];
+  renderClasses(classes);
+}
+
+/** Archived classes, each with "Unarchive" (shown on request, under the active ones). */
+async function showArchived() {
+  const data = await get("/api/classes?archived=1");
+  const list = $("#archived-list");
+  list.replaceChildren();
+  const archived = data.classes.filter((c) => c.archived);
+  if (archived.length === 0) list.append(h("li", { class: "muted", text: "No archived classes." }));
+  for (const c of archived) {
+    const back = h("button", { type: "button", class: "btn btn-secondary btn-small", text: "Unarchive",
+      "aria-label": `Unarchive ${c.name}` });
+    back.addEventListener("click", async () => {
+      await busy(back, () => post(`/api/classes/${encodeURIComponent(c.class_id)}/unarchive`), "…");
+      await loadClasses();
+      await showArchived();
+    });
+    list.append(h("li", { class: "row-card" }, h("p", { class: "row-title", text: c.name }), back));
+  }
+}
+
+/** "Today" (the classes, live) or "History" (ended lectures with attendance). */
+function showTab(name) {
+  for (const b of document.querySelectorAll("[data-tab]")) {
+    b.setAttribute("aria-pressed", String(b.dataset.tab === name));
+  }
+  $("#today").hidden = name !== "today";
+  $("#history").hidden = name !== "history";
+  if (name === "history") {
+    const names = new Map();
+    for (const c of classes) for (const sec of c.sections) names.set(sec.section_id, `${c.name} · Section ${sec.name}`);
+    $("#history").replaceChildren(historyView(names));
+  }
 }
 
 // ---------------------------------------------------------------- stream, clock
@@ -686,6 +918,21 @@ function startStream() {
     const p = payload && panels.get(payload.section_id);
     if (p) renderRoster(p, payload);
   });
+  stream.onEvent((name, payload, info) => {
+    const p = panels.get(payload.section_id);
+    if (!p || info.replay) return;
+    const sched = payload.schedule;
+    if (name === "lecture_cancelled" && sched && sched.status === "missed") {
+      const busyThen = state.live.some((l) => l.section_id === p.sectionId);
+      p.notice(`“${sched.title}” (${formatClock(sched.scheduled_time)}) was missed: `
+        + (busyThen ? "another lecture was live in this section at that time."
+          : "the box was off or busy when it was due, and its time has passed."));
+    } else if (name === "lecture_ended" && payload.ended_by === "duration") {
+      p.notice(`“${payload.lecture?.title || "The lecture"}” ended by itself: its time was up.`);
+    } else if (name === "section_updated") {
+      loadClasses();
+    }
+  });
   stream.onStatus((status) => {
     setBadge(badge, status);
     if (status === "denied") showLogin("You have been signed out. Please sign in again.");
@@ -727,6 +974,16 @@ function showLogin(message) {
   showView("login");
 }
 
+function wireTabs() {
+  for (const b of document.querySelectorAll("[data-tab]")) {
+    b.addEventListener("click", () => showTab(b.dataset.tab));
+  }
+  const archived = $("#archived");
+  archived.addEventListener("toggle", () => {
+    if (archived.open) showArchived();
+  });
+}
+
 function wireLogin() {
   const form = $("#login-form");
   const username = $("#login-username");
@@ -764,6 +1021,7 @@ async function main() {
   wireLogin();
   wireClassForm();
   wireQrDialog();
+  wireTabs();
   try {
     const me = await get("/api/session");
     if (me && me.role === "teacher") {

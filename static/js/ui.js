@@ -88,7 +88,8 @@ export function parseTime(iso) {
   return Number.isNaN(t) ? null : t;
 }
 
-const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+// "8:14 PM", not "08:14 PM": hour "numeric" drops the leading zero where the locale has one.
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
 const dayFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
 
 /** "10:30", or "Tue 4 Jun, 10:30" when not today. */
@@ -107,21 +108,38 @@ export function isToday(iso) {
   return t !== null && new Date(t).toDateString() === new Date(boxNow()).toDateString();
 }
 
-/** "1 h 05 min", "12 min", "0:45" (under a minute shows seconds). */
+/**
+ * "1 h 05 min", "12 min", "0:45" (under a minute shows seconds). Minutes round up: with 26:59
+ * left a countdown says "27 min", never a minute less than there is.
+ */
 export function formatSpan(ms) {
   const total = Math.max(0, Math.round(ms / 1000));
   if (total < 60) return `0:${String(total).padStart(2, "0")}`;
-  const mins = Math.floor(total / 60);
+  const mins = Math.ceil(total / 60);
   if (mins < 60) return `${mins} min`;
   const hrs = Math.floor(mins / 60);
   return `${hrs} h ${String(mins % 60).padStart(2, "0")} min`;
 }
 
-/** Time left of a live lecture in ms (negative when it ran over), or null without a duration. */
-export function timeLeft(lecture) {
+/** When a live lecture ends by itself (ms), from the box's `planned_end`, else start + length. */
+export function plannedEnd(lecture) {
+  const planned = parseTime(lecture.planned_end);
+  if (planned !== null) return planned;
   const start = parseTime(lecture.start_time);
   if (start === null || !lecture.duration_minutes) return null;
-  return start + lecture.duration_minutes * 60000 - boxNow();
+  return start + lecture.duration_minutes * 60000;
+}
+
+/** "9:45": when a live lecture ends by itself ("—" without a planned end). */
+export function endsAt(lecture) {
+  const end = plannedEnd(lecture);
+  return end === null ? "—" : formatClock(new Date(end).toISOString());
+}
+
+/** Time left of a live lecture in ms (negative when it ran over), or null without a duration. */
+export function timeLeft(lecture) {
+  const end = plannedEnd(lecture);
+  return end === null ? null : end - boxNow();
 }
 
 /** Human text for a live lecture's remaining time. */
@@ -217,5 +235,37 @@ export function registerServiceWorker() {
   if (!window.isSecureContext || !("serviceWorker" in navigator)) return;
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(() => {
     /* no offline shell on this device: everything else still works */
+  });
+}
+
+/**
+ * Ask before something that cannot be undone. Resolves true only on the confirming button; Escape,
+ * the backdrop or "keep" resolve false. A real <dialog>: focus is trapped and returned.
+ */
+export function confirmDialog({ title, message, confirm, keep = "Cancel", danger = true }) {
+  return new Promise((resolve) => {
+    const ok = h("button", { type: "button", class: `btn ${danger ? "btn-danger" : "btn-primary"}`,
+      text: confirm, dataset: { confirm: "yes" } });
+    const no = h("button", { type: "button", class: "btn btn-ghost", text: keep,
+      dataset: { confirm: "no" } });
+    const titleId = `confirm-${Date.now()}`;
+    const dlg = h("dialog", { class: "confirm-dialog", "aria-labelledby": titleId },
+      h("div", { class: "card-pad" },
+        h("h2", { class: "card-title", id: titleId, text: title }),
+        h("p", { class: "confirm-text", text: message }),
+        h("div", { class: "form-actions" }, ok, no)));
+    let answer = false;
+    ok.addEventListener("click", () => {
+      answer = true;
+      dlg.close();
+    });
+    no.addEventListener("click", () => dlg.close());
+    dlg.addEventListener("close", () => {
+      dlg.remove();
+      resolve(answer);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    no.focus();
   });
 }

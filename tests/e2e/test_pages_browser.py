@@ -21,6 +21,7 @@ from tests.browser_support import (  # noqa: F401  (the *_fixture names are fixt
     PageLog,
     box_fixture,
     browser_fixture,
+    confirm,
     create_class,
     expect,
     fresh_box_fixture,
@@ -61,7 +62,7 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
         # the teacher's page sees both students online (live, via student_count)
         await expect(card.locator(".online-count")).to_have_text("2 students online")
         await card.locator(".roster-wrap summary").click()
-        await expect(card.locator(".roster-item")).to_have_text(["Amy Adams", "Ben Brown"])
+        await expect(card.locator(".roster-name")).to_have_text(["Amy Adams", "Ben Brown"])
 
         await start_lecture(card, "Science", "Photosynthesis", 40)
         for s in (amy, ben):
@@ -100,6 +101,7 @@ async def test_live_lecture_and_cut_link_catch_up(box: Box, browser: Any) -> Non
                     await p.set_viewport_size(size)
         await live_panel.get_by_label("Summary").fill("We drew the leaf and named its parts.")
         await live_panel.get_by_role("button", name="End lecture").click()
+        await confirm(teacher, "End lecture")
         await expect(card.locator(".live-slot")).to_be_hidden()
 
         # Amy saw the end live; Ben still shows the old live lecture with its badge off

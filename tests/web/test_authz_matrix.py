@@ -173,6 +173,35 @@ def socket_on_question(event: str) -> Prepare:
 async def socket_pulse_a(w: World) -> Request:
     await w.live_in_a()
     return "SOCKET", "pulse", {"value": "lost"}
+async def ended_in_a(w: World, title: str = "Ended A") -> int:
+    started = await w.owner_post("/api/lecture/start", {**w.section(), "subject": "M",
+                                                         "title": title})
+    await w.owner_post("/api/lecture/end", {"session_id": started["session_id"]})
+    return int(started["session_id"])
+
+
+def attendance_of_a(suffix: str) -> Prepare:
+    async def prepare(w: World) -> Request:
+        return "GET", f"/api/lectures/{await ended_in_a(w)}/attendance{suffix}", None
+    return prepare
+
+
+def history(query: str) -> Prepare:
+    """Ended lectures in A and B exist, titled with their sections' secrets."""
+    async def prepare(w: World) -> Request:
+        state = (await w.box.http.get("/api/lectures", headers=w.owner)).json()
+        for lecture in state["live"]:
+            if lecture["section_id"] == w.b["section_id"]:
+                await w.owner_post("/api/lecture/end", {"session_id": lecture["session_id"]})
+        await w.nothing_live_in_a()
+        await ended_in_a(w, "SECRET-A")
+        return "GET", "/api/lectures/history" + query.format(a=w.a["section_id"]), None
+    return prepare
+
+
+async def remove_new_student(w: World) -> Request:
+    newcomer = await w.box.student(w.a["join_code"], "Newcomer")
+    return "DELETE", f"/api/students/{newcomer.id}", {}
 
 
 def socket_event(event: str, body: Callable[[World], Any] = lambda w: {}) -> Prepare:
@@ -271,6 +300,26 @@ MATRIX: tuple[Row, ...] = (
     Row("socket pulse", socket_pulse_a, S_STUDENTS),
     Row("socket ask", socket_event("ask", lambda w: {"key": secrets.token_hex(8),
                                                      "text": "hello"}), S_STUDENTS),
+    Row("PATCH /api/classes/<int:class_id>",
+        fixed("PATCH", "/api/classes/{class_id}", {"name": "Math 2"}), OWNER_ONLY),
+    Row("PATCH /api/sections/<int:section_id>",
+        fixed("PATCH", "/api/sections/{a}", {"name": "A2"}), OWNER_ONLY),
+    Row("POST /api/classes/<int:class_id>/sections",
+        fixed("POST", "/api/classes/{class_id}/sections", {"name": "C"}), OWNER_CREATES),
+    Row("POST /api/sections/<int:section_id>/join-code",
+        fixed("POST", "/api/sections/{a}/join-code", {}), OWNER_ONLY),
+    Row("POST /api/classes/<int:class_id>/archive",
+        fixed("POST", "/api/classes/{class_id}/archive", {}), OWNER_ONLY),
+    Row("POST /api/classes/<int:class_id>/unarchive",
+        fixed("POST", "/api/classes/{class_id}/unarchive", {}), OWNER_ONLY),
+    Row("DELETE /api/students/<int:student_id>", remove_new_student, (401, 403, 403, 403, 204)),
+    Row("GET /api/sections/<int:section_id>/students",
+        fixed("GET", "/api/sections/{a}/students"), OWNER_ONLY),
+    Row("GET /api/lectures/<int:session_id>/attendance", attendance_of_a(""), OWNER_ONLY),
+    Row("GET /api/lectures/<int:session_id>/attendance.csv", attendance_of_a(".csv"),
+        OWNER_ONLY),
+    Row("GET /api/lectures/history", history(""), ANY_LOGGED_IN, "own sections only"),
+    Row("GET /api/lectures/history", history("?section_id={a}"), SECTION_A, "section A"),
     Row("socket connect", socket_event("connect"), (REFUSED, OK, OK, OK, OK)),
     Row("socket join_classroom", socket_event("join_classroom", lambda w: w.section("a")),
         S_SECTION_A),
