@@ -3,7 +3,7 @@ It owns the deletion and must never delete anything but per-student records of o
 lectures, nor run on an unsettled clock.
 
 A school's data-protection officer asks this first. Per-student records of ended lectures
-(attendance intervals; issue 13's answers and asks join `RETAINED`) older than the setting are
+(attendance intervals, answers, asks and pulses) older than the setting are
 deleted once the clock is settled after start, and then daily. Lectures themselves (titles,
 times, summaries) stay: they name no student. Events are already pruned after `--replay-window`
 hours. Deleting is irreversible, so like "missed" it waits for a settled wall clock: a Pi whose
@@ -23,7 +23,14 @@ from classroom_box.domain.validation import iso
 log = logging.getLogger(__name__)
 EVERY = 24 * 3600.0
 UNSETTLED_RETRY = 60.0  # seconds: ask the clock again
-RETAINED = ("attendance",)  # tables of per-student lecture records, keyed by session_id
+OLD = "SELECT id FROM lecture_sessions WHERE status = 'ended' AND end_time < ?"
+# per-student lecture records -> which rows belong to the old lectures
+RETAINED = {
+    "attendance": f"session_id IN ({OLD})",
+    "asks": f"session_id IN ({OLD})",
+    "pulses": f"session_id IN ({OLD})",
+    "answers": f"question_id IN (SELECT id FROM questions WHERE session_id IN ({OLD}))",
+}
 
 
 async def purge(store: Store, days: int, now: datetime) -> dict[str, int]:
@@ -31,10 +38,8 @@ async def purge(store: Store, days: int, now: datetime) -> dict[str, int]:
     cutoff = iso(now - timedelta(days=days))
     removed = {}
     async with store.write() as tx:
-        for table in RETAINED:
-            cur = await tx.execute(
-                f"DELETE FROM {table} WHERE session_id IN (SELECT id FROM lecture_sessions"
-                " WHERE status = 'ended' AND end_time < ?)", (cutoff,))
+        for table, old_rows in RETAINED.items():
+            cur = await tx.execute(f"DELETE FROM {table} WHERE {old_rows}", (cutoff,))
             removed[table] = cur.rowcount
     return removed
 

@@ -62,6 +62,19 @@ def old_lecture(db: Path, like: int, days_ago: float) -> int:
             "INSERT INTO attendance (session_id, student_id, joined_at, left_at, last_seen)"
             " SELECT ?, student_id, ?, ?, ? FROM attendance WHERE session_id = ?",
             (session, iso(end - timedelta(minutes=40)), iso(end), iso(end), like))
+        # what the student said in it (issue 13): an ask and an answer to a question
+        conn.execute(
+            "INSERT INTO asks (class_id, section_id, session_id, student_id, text, asked_at)"
+            " SELECT class_id, section_id, ?, (SELECT MIN(id) FROM students), 'why?', ?"
+            " FROM lecture_sessions WHERE id = ?", (session, iso(end), like))
+        question = conn.execute(
+            "INSERT INTO questions (class_id, section_id, teacher_id, session_id, kind, prompt,"
+            " options, opened_at) SELECT class_id, section_id, teacher_id, ?, 'text', 'q', '[]',"
+            " ? FROM lecture_sessions WHERE id = ?", (session, iso(end), like)).lastrowid
+        conn.execute(
+            "INSERT INTO answers (question_id, student_id, value, answered_at, key)"
+            " VALUES (?, (SELECT MIN(id) FROM students), '\"x\"', ?, ?)",
+            (question, iso(end), f"key-{session}"))
     return session
 
 
@@ -93,8 +106,12 @@ async def test_retention_deletes_old_records_and_nothing_else(tmp_path: Path) ->
         with sqlite3.connect(db) as conn:
             lectures = {r[0] for r in conn.execute("SELECT id FROM lecture_sessions")}
             students = conn.execute("SELECT COUNT(*) FROM students").fetchone()[0]
+            asks = {r[0] for r in conn.execute("SELECT session_id FROM asks")}
+            answered = {r[0] for r in conn.execute(
+                "SELECT q.session_id FROM answers a JOIN questions q ON q.id = a.question_id")}
         assert lectures == {day["session_id"], old, kept}  # the lectures stay, with no names
         assert students == 1
+        assert asks == answered == {kept}  # the old lecture's ask and answer are gone too
     finally:
         box.kill()
 
