@@ -60,6 +60,15 @@ async def set_password(store: Store, username: str, password: str) -> None:
 CLASS_ROWS = (  # what a removed teacher's classes leave behind, children first
     "DELETE FROM attendance WHERE session_id IN (SELECT id FROM lecture_sessions"
     " WHERE teacher_id = ?)",
+    "DELETE FROM answers WHERE question_id IN (SELECT id FROM questions WHERE teacher_id = ?)",
+    "DELETE FROM questions WHERE teacher_id = ?",
+    *(f"DELETE FROM {table} WHERE {column} IN (SELECT {pick} WHERE c.teacher_id = ?)"
+      for table, column, pick in (
+          ("asks", "section_id", "se.id FROM sections se JOIN classes c ON c.id = se.class_id"),
+          ("hands", "section_id", "se.id FROM sections se JOIN classes c ON c.id = se.class_id"),
+          ("pulses", "section_id", "se.id FROM sections se JOIN classes c ON c.id = se.class_id"),
+          ("idempotency_keys", "student_id", "st.id FROM students st JOIN sections se"
+           " ON se.id = st.section_id JOIN classes c ON c.id = se.class_id"))),
     "DELETE FROM tokens WHERE kind = 'student' AND subject_id IN (SELECT st.id FROM students st"
     " JOIN sections se ON se.id = st.section_id JOIN classes c ON c.id = se.class_id"
     " WHERE c.teacher_id = ?)",

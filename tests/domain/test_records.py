@@ -163,12 +163,16 @@ async def test_export_writes_one_teachers_records_as_csv(tmp_path: Path) -> None
         assert missing.returncode == 1 and "no teacher named 'nobody'" in missing.stderr
         assert not (tmp_path / "x.zip").exists()
 
-        # the records do not pin the account: IT can still remove the teacher with the classes
+        # the records do not pin the account: IT can still remove the teacher with the classes,
+        # answers and asks included (a foreign key would otherwise refuse the removal)
+        old_lecture(data / "classroom-box.db", alice["session_id"], 1)
         removed = cli("teacher", "remove", "alice", "--with-classes", "--data-dir", str(data))
         assert removed.returncode == 0, removed.stderr
         with sqlite3.connect(data / "classroom-box.db") as db:
             left = db.execute("SELECT COUNT(*) FROM attendance WHERE session_id = ?",
                               (alice["session_id"],)).fetchone()[0]
-        assert left == 0
+            said = db.execute("SELECT (SELECT COUNT(*) FROM asks) + (SELECT COUNT(*) FROM"
+                              " answers)").fetchone()[0]
+        assert left == 0 and said == 0
     finally:
         box.kill()
