@@ -343,7 +343,12 @@ def test_refused_websockets_are_freed_at_once(room: Classroom) -> None:
     (25 s) holding the session, its websocket and protocol (~22 KB): a device opening refused
     websockets in a loop kept ~85 MB alive."""
     def refused(_: int) -> None:
-        ws = websocket_from(room, "127.0.0.54")
+        try:
+            ws = websocket_from(room, "127.0.0.54")
+        except ConnectionClosed:
+            # On a loaded machine the closes lag behind and the address's cap on sessions not
+            # yet authenticated (64) refuses the handshake itself: refused either way.
+            return
         for n in range(3):
             ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
         closed_within(ws, 5)
