@@ -20,7 +20,7 @@ from typing import Any
 
 from classroom_box.domain.events import Event
 from classroom_box.domain.lectures import Lectures
-from classroom_box.domain.store import storage_full
+from classroom_box.domain.store import log_write_failure
 
 log = logging.getLogger(__name__)
 MAX_NAP = 5.0
@@ -79,10 +79,7 @@ class AutoEnd:
         try:
             return await self.lectures.end_due(session_id)
         except Exception as exc:
-            if storage_full(exc, self.lectures.store.path) is None:
-                log.exception("lecture %s could not be ended; retrying", session_id)
-            else:
-                log.warning("lecture %s waits to end: storage full", session_id)
+            log_write_failure(log, exc, self.lectures.store.path, f"ending lecture {session_id}")
             return MAX_NAP
 
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from classroom_box.domain.clock import Clock
 from classroom_box.domain.lectures import Lectures
-from classroom_box.domain.store import storage_full
+from classroom_box.domain.store import log_write_failure
 
 log = logging.getLogger(__name__)
 MAX_NAP = 5.0
@@ -67,10 +67,8 @@ class Scheduler:
         try:
             return await self.lectures.fire(schedule_id)
         except Exception as exc:
-            if storage_full(exc, self.lectures.store.path) is None:
-                log.exception("scheduled lecture %s could not be fired; retrying", schedule_id)
-            else:
-                log.warning("scheduled lecture %s waits: storage full", schedule_id)
+            log_write_failure(log, exc, self.lectures.store.path,
+                              f"scheduled lecture {schedule_id}")
             return "failed"
 
     async def stop(self) -> None:
