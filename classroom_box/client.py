@@ -45,6 +45,7 @@ class StreamClient:
         self.on_event = on_event
         self._transports = ["websocket"]
         self._healer: asyncio.Task[None] | None = None
+        self._rejoin: asyncio.Task[None] | None = None
         client_options.setdefault("reconnection", False)
         self.sio = socketio.AsyncClient(**client_options)
         for name in EVENT_TYPES:
@@ -65,6 +66,8 @@ class StreamClient:
                                transports=self._transports, wait_timeout=10)
 
     async def disconnect(self) -> None:
+        if self._rejoin is not None:
+            self._rejoin.cancel()
         await self.sio.disconnect()
 
     def _room_mark(self, data: dict[str, Any]) -> tuple[str, int]:
@@ -104,12 +107,24 @@ class StreamClient:
         if self._healer is None:
             self.gaps += 1
             # Not awaited here: disconnecting from inside an event handler would wait on itself.
-            self._healer = asyncio.get_running_loop().create_task(self._reconnect())
+            self._healer = self._rejoin = asyncio.get_running_loop().create_task(self._reconnect())
 
     async def _reconnect(self) -> None:
+        """Our own disconnect stops the client's automatic reconnection, so a failed reconnect
+        (the link that lost the event may still be bad) is retried here with the same policy;
+        without reconnection enabled the failure is raised, as `connect()` would."""
         await self.sio.disconnect()
         self._healer = None
-        await self.connect()
+        delay = self.sio.reconnection_delay
+        while True:
+            try:
+                await self.connect()
+                return
+            except socketio.exceptions.ConnectionError:
+                if not self.sio.reconnection:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.sio.reconnection_delay_max)
 
     async def _on_state_sync(self, data: dict[str, Any]) -> None:
         self.state = data

@@ -129,7 +129,18 @@ def summary(crowd: list[Student], sent: list[str], link: LossyLink) -> dict[str,
         "link_drops": link.stats.dropped, "chunks_lost": link.stats.lost,
         "catch_up_median_s": round(statistics.median(catch_ups), 2) if catch_ups else None,
         "catch_up_max_s": round(catch_ups[-1], 2) if catch_ups else None,
+        "incomplete": [diagnose(s, sent) for s in crowd if s.notes() != sent],
     }
+
+
+def diagnose(student: Student, sent: list[str]) -> dict[str, Any]:
+    """What a student who did not end with the whole lecture has, so a failure says why."""
+    notes, client = student.notes(), student.client
+    return {"got": len(notes), "in_order_prefix": notes == sent[:len(notes)],
+            "missing": [n for n in sent if n not in notes][:5],
+            "connected": client.sio.connected, "connects": student.connects,
+            "gaps": client.gaps, "healing": client._healer is not None,
+            "last_seq": client.last_seq}
 
 
 def main() -> None:

@@ -21,8 +21,9 @@ from tests.helpers import RunningBox, free_port, wait_for
 class DropOneFrame:
     """Forwards TCP to the box; swallows the first server WebSocket frame containing `marker`."""
 
-    def __init__(self, target_port: int, marker: bytes) -> None:
+    def __init__(self, target_port: int, marker: bytes, refuse_after: int = 0) -> None:
         self.target_port, self.marker = target_port, marker
+        self.refuse_after = refuse_after  # connections cut at once after the swallow (bad Wi-Fi)
         self.port = free_port()
         self.swallowed: list[bytes] = []
         self.tasks: set[asyncio.Task[None]] = set()
@@ -32,6 +33,10 @@ class DropOneFrame:
         return f"http://127.0.0.1:{self.port}"
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.swallowed and self.refuse_after > 0:
+            self.refuse_after -= 1
+            writer.close()
+            return
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         for job in (self._pipe(reader, up_writer), self._downstream(up_reader, writer)):
             task = asyncio.create_task(job)
@@ -113,6 +118,32 @@ async def test_a_student_notices_a_lost_event_and_is_replayed_it(box: RunningBox
     assert [e.get("note") for e in student.events[1:]] == ["one", "lost on the way", "three",
                                                              "four"]
     assert student.syncs[-1]["recovered"] is True
+
+
+async def test_healing_keeps_trying_while_the_link_is_still_down(box: RunningBox) -> None:
+    """The reconnect a gap triggers can fail too (the link that lost the event is still bad):
+    a client with reconnection on keeps trying, as its automatic reconnection would."""
+    teacher = await box.teacher()
+    cls = await teacher.make_class(sections=("A",))
+    sec = cls["sections"][0]
+    kim = await box.student(sec["join_code"], "Kim")
+    marker = b'"note":"lost on the way"'
+    async with DropOneFrame(box.settings.port, marker, refuse_after=3).running() as proxy:
+        student = StreamClient(proxy.url, kim.token, reconnection=True, reconnection_delay=0.1,
+                               reconnection_delay_max=0.2, randomization_factor=0)
+        box.clients.append(student)
+        await student.connect()
+        await wait_for(lambda: student.state is not None)
+        live = await teacher.ok("/api/lecture/start", status=201, body={
+            "class_id": cls["class_id"], "section_id": sec["section_id"], "subject": "S",
+            "title": "T"})
+        for note in ("one", "lost on the way", "three"):
+            await progress(teacher, live["session_id"], note)
+        committed = [seq for seq, _ in logged(box)]
+        await wait_for(lambda: student.last_seq == committed[-1])
+
+    assert proxy.refuse_after == 0  # the first reconnects really were cut
+    assert [e["seq"] for e in student.events] == committed
 
 
 async def test_a_teacher_heals_one_room_without_replaying_the_others_twice(
