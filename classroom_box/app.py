@@ -23,13 +23,13 @@ from werkzeug.exceptions import HTTPException
 from classroom_box.config import Settings
 from classroom_box.domain import idempotency
 from classroom_box.domain.accounts import SetupToken
-from classroom_box.domain.attendance import AttendanceRecorder
+from classroom_box.domain.attendance import AttendanceRecorder, shift_open_intervals
 from classroom_box.domain.auth import shift_token_times
 from classroom_box.domain.autoend import AutoEnd
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.clock import Clock
 from classroom_box.domain.events import Event, EventLog, Publisher
-from classroom_box.domain.lectures import Lectures, section_state
+from classroom_box.domain.lectures import Lectures, section_state, shift_live_starts
 from classroom_box.domain.management import Management
 from classroom_box.domain.participation import Participation
 from classroom_box.domain.questions import Questions
@@ -140,16 +140,21 @@ class Box:
             await asyncio.sleep(PRUNE_EVERY)
 
     async def _watch_clock(self) -> None:
-        """Notice wall-clock jumps promptly and move stored token times along with them."""
+        """Notice wall-clock jumps promptly and move the stored wall times of what is still
+        running (tokens, live lectures, open attendance) along with them."""
         while True:
             self.clock.observe()
             shift = self.clock.take_shift()
             if shift:
-                log.warning("wall clock jumped by %+.0f s; teacher logins re-anchored", shift)
+                log.warning("wall clock jumped by %+.0f s; logins, live lectures and open"
+                            " attendance re-anchored", shift)
                 try:
-                    await shift_token_times(self.store, shift)
+                    async with self.store.write() as tx:  # all or nothing: a retry shifts once
+                        await shift_token_times(tx, shift)
+                        await shift_live_starts(tx, shift)
+                        await shift_open_intervals(tx, shift)
                 except Exception as exc:  # e.g. disk full: try again next round
-                    log.warning("re-anchoring teacher logins failed (%s); will retry", exc)
+                    log.warning("re-anchoring wall times failed (%s); will retry", exc)
                     self.clock.pending_shift += shift
             await asyncio.sleep(CLOCK_EVERY)
 

@@ -21,6 +21,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 
+from classroom_box.domain.clock import shift_by, shifted
 from classroom_box.domain.events import Event
 from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import iso, utcnow
@@ -35,6 +36,14 @@ OPEN_INTERVAL = (
     " AND NOT EXISTS (SELECT 1 FROM attendance a WHERE a.session_id = l.id"
     " AND a.student_id = ? AND a.left_at IS NULL)"
 )
+
+
+async def shift_open_intervals(tx: Tx, seconds: float) -> None:
+    """The wall clock jumped: open intervals move with it, so a student who connects after the
+    jump is compared with the lecture in the same frame (closed intervals stay as measured)."""
+    await tx.execute(f"UPDATE attendance SET joined_at = {shifted('joined_at')},"
+                     f" last_seen = {shifted('last_seen')} WHERE left_at IS NULL",
+                     (shift_by(seconds), shift_by(seconds)))
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
-from classroom_box.domain.clock import JUMP_TOLERANCE
-from classroom_box.domain.store import Store
+from classroom_box.domain.clock import JUMP_TOLERANCE, shift_by, shifted
+from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import from_iso, iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -122,15 +122,13 @@ async def revoke_token(store: Store, hashed: str) -> None:
         await tx.execute("DELETE FROM tokens WHERE token_hash = ?", (hashed,))
 
 
-async def shift_token_times(store: Store, seconds: float) -> None:
+async def shift_token_times(tx: Tx, seconds: float) -> None:
     """The wall clock jumped by `seconds`: move expiring tokens along, keeping their age."""
-    async with store.write() as tx:
-        await tx.execute(
-            "UPDATE tokens SET expires_at = expires_at + ?,"
-            " created_at = strftime('%Y-%m-%dT%H:%M:%SZ', created_at, ?)"
-            " WHERE expires_at IS NOT NULL",
-            (seconds, f"{seconds:+.0f} seconds"),
-        )
+    await tx.execute(
+        "UPDATE tokens SET expires_at = expires_at + ?,"
+        f" created_at = {shifted('created_at')} WHERE expires_at IS NOT NULL",
+        (seconds, shift_by(seconds)),
+    )
 
 
 async def _live_token(store: Store, hashed: str, created_at: str,

@@ -80,3 +80,13 @@ class Clock:
             if abs((wall_span - mono_span).total_seconds()) > JUMP_TOLERANCE:
                 return mono_span
         return min(max(wall_span, timedelta(0)), MAX_SPAN)
+
+
+def shifted(column: str) -> str:
+    """SQL for a stored wall time (iso() format) moved by a `shift_by()` parameter: stored
+    times of things still running move with a jump, so they stay comparable with new ones."""
+    return f"strftime('%Y-%m-%dT%H:%M:%SZ', {column}, ?)"
+
+
+def shift_by(seconds: float) -> str:
+    return f"{seconds:+.0f} seconds"

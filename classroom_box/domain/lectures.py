@@ -11,7 +11,7 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
-from classroom_box.domain.clock import Clock
+from classroom_box.domain.clock import Clock, shift_by, shifted
 from classroom_box.domain.event_types import LECTURE_FIELDS, SCHEDULE_FIELDS
 from classroom_box.domain.events import EventLog
 from classroom_box.domain.store import Store, Tx
@@ -44,6 +44,13 @@ def as_dict(row: sqlite3.Row) -> dict[str, Any]:
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
+
+
+async def shift_live_starts(tx: Tx, seconds: float) -> None:
+    """The wall clock jumped: a live lecture's start moves with it, so its planned end, its
+    attendance and spans measured without the monotonic clock (after a restart) stay right."""
+    await tx.execute(f"UPDATE lecture_sessions SET start_time = {shifted('start_time')}"
+                     " WHERE status = 'live'", (shift_by(seconds),))
 
 
 class Lectures:

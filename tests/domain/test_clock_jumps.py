@@ -21,6 +21,7 @@ import pytest
 
 from classroom_box.client import StreamClient
 from classroom_box.domain.validation import from_iso
+from tests.faults.classroom import open_classroom
 from tests.helpers import PASSWORD
 from tests.process import BoxProcess, add_teacher
 
@@ -169,3 +170,34 @@ async def test_restart_on_a_clock_that_went_back_or_forward(data: Path, tmp_path
         assert stream.state is not None and stream.state["recovered"] is True
         assert [e["type"] for e in stream.events] == ["lecture_started"] + [
             "lecture_progress_update"] * 2
+
+
+async def test_attendance_after_a_jump_counts_who_came_after_it(data: Path,
+                                                                tmp_path: Path) -> None:
+    """A student who connects after NTP stepped the clock a year ahead is present, for the
+    minutes they were there, not absent (their times must be in the lecture's frame)."""
+    clock = FakeClock(tmp_path / "faketime")
+    async with box_at(data, clock) as http:
+        room = await open_classroom(str(http.base_url), "alice", 2)
+        early, late = (StreamClient(str(http.base_url), t) for t in room.student_tokens)
+        await early.connect()
+        await asyncio.sleep(1.5)
+        clock.set("+365d")
+        await asyncio.sleep(2.5)  # the box notices within a second and re-anchors
+        await late.connect()
+        await asyncio.sleep(1.5)
+        r = await http.post("/api/lecture/end", headers=room.auth,
+                            json={"session_id": room.session_id})
+        assert r.status_code == 200, r.text
+        for client in (early, late):
+            await client.disconnect()
+        r = await http.get(f"/api/lectures/{room.session_id}/attendance", headers=room.auth)
+        assert r.status_code == 200, r.text
+    report = r.json()
+    lines = {line["name"]: line for line in report["students"]}
+    assert {name: line["status"] for name, line in lines.items()} == {
+        "student 0": "present", "student 1": "present"}
+    for line in lines.values():  # ISO times in one format compare as strings
+        assert report["start_time"] <= line["first_seen"] <= line["last_seen"]
+        assert line["last_seen"] <= report["end_time"]
+        assert line["minutes_present"] < 1  # seconds, not a year

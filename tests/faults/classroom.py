@@ -39,6 +39,7 @@ async def open_classroom(url: str, username: str, students: int,
         sec = cls["sections"][0]
         tokens = []
         for i in range(students):
+            http.cookies.clear()  # each student is a device of its own, not a re-join
             joined = await http.post("/api/join", json={"join_code": sec["join_code"],
                                                         "name": f"student {i}"})
             joined.raise_for_status()
