@@ -52,6 +52,8 @@ class RosterAnnouncer:
     def __init__(self, presence: Presence, classes: Classes, sio: socketio.AsyncServer) -> None:
         self.presence, self.classes, self.sio = presence, classes, sio
         self._due: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     def changed(self, class_id: int, section_id: int) -> None:
         """Coalesce: a class of 30 arriving at once is one roster update, not 30 growing ones.
@@ -59,10 +61,19 @@ class RosterAnnouncer:
         (Each update carries the whole roster; sending one per connect made a reconnect storm
         of N students cost O(N^2).)
         """
-        if section_id in self._due:
+        if section_id in self._due or self._stopped:
             return
         self._due.add(section_id)
-        self.sio.start_background_task(self._announce, class_id, section_id)
+        task = asyncio.create_task(self._announce(class_id, section_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """At shutdown the store closes next: an announcement still waiting would find it shut."""
+        self._stopped = True
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _announce(self, class_id: int, section_id: int) -> None:
         await asyncio.sleep(COUNT_DEBOUNCE)

@@ -60,6 +60,7 @@ class Realtime:
     async def stop(self) -> None:
         if self._collecting:
             self._collecting.cancel()
+        await self.roster_announcer.stop()
         await self.dispatcher.stop()
 
     async def announce_shutdown(self) -> None:

@@ -8,27 +8,25 @@ from pathlib import Path
 
 from classroom_box.appliance.discovery import discover
 from classroom_box.client import StreamClient
+from tests.faults.classroom import open_classroom
 from tests.helpers import PASSWORD, wait_for
 from tests.process import BoxProcess, add_teacher
-
-
-async def login_token(box: BoxProcess) -> str:
-    import httpx
-
-    async with httpx.AsyncClient(base_url=box.url) as http:
-        r = await http.post("/api/auth/login", json={"username": "t", "password": PASSWORD})
-        return str(r.json()["token"])
 
 
 async def test_sigterm_tells_clients_and_exits_within_5_s(tmp_path: Path) -> None:
     data = tmp_path / "data"
     add_teacher(data, "t", PASSWORD)
     box = BoxProcess(data).start()
-    client = StreamClient(box.url, await login_token(box))
+    room = await open_classroom(box.url, "t", 1)
+    client = StreamClient(box.url, room.teacher_token)
     notices: list[dict] = []
     client.sio.on("box_shutdown", lambda data: notices.append(data))
     await client.connect()
-    await wait_for(lambda: client.state is not None)
+    # A student leaving at shutdown makes a roster announcement the store must not outlive.
+    student = StreamClient(box.url, room.student_tokens[0])
+    await student.connect()
+    await wait_for(lambda: client.state is not None and student.state is not None)
+    await student.disconnect()  # its roster announcement is still due when the box stops
     started = time.monotonic()
     assert box.proc is not None
     box.proc.terminate()
