@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import socketio
-from quart import Quart, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from quart import Quart
 
+from classroom_box.appliance.secret import settings_secret
 from classroom_box.config import Settings
 from classroom_box.domain import idempotency
 from classroom_box.domain.accounts import SetupToken
@@ -37,18 +34,18 @@ from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginT
 from classroom_box.domain.retention import Retention
 from classroom_box.domain.scheduler import Scheduler
 from classroom_box.domain.store import Store, storage_full
-from classroom_box.domain.validation import ApiError
 from classroom_box.live.answers import AnswerBack
 from classroom_box.live.dispatch import Dispatcher
 from classroom_box.live.fanout import ClassroomManager
 from classroom_box.live.realtime import Realtime
 from classroom_box.live.transport import ClassroomServer
 from classroom_box.web import api_day  # noqa: F401  (its @route rows join API_ROUTES)
-from classroom_box.web.api import API_ROUTES, blueprint, error_response
+from classroom_box.web.api import API_ROUTES, blueprint
 from classroom_box.web.api_answers import ANSWER_ROUTES
-from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
+from classroom_box.web.hooks import install_http_hooks
+from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, own_origin
 from classroom_box.web.openapi import with_openapi
-from classroom_box.web.pages import SECURITY_HEADERS, pages, static_dir
+from classroom_box.web.pages import pages, static_dir
 from classroom_box.web.urls import join_url_maker
 
 log = logging.getLogger(__name__)
@@ -212,90 +209,14 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
                       BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
-    app.secret_key = settings_secret(settings)
+    app.secret_key = settings_secret(settings.data_dir)
     app.register_blueprint(blueprint(ROUTES))
     app.register_blueprint(pages)
-    _install_hooks(app, box)
+    app.before_serving(box.start)
+    app.after_serving(box.stop)
+    install_http_hooks(app, box.store.path)
     asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),
                          settings.max_connections_per_address, MAX_BODY)
     asgi.box = box  # type: ignore[attr-defined]
     asgi.quart = app  # type: ignore[attr-defined]
     return asgi  # type: ignore[return-value]
-
-
-def settings_secret(settings: Settings) -> str:
-    """Generated on first start and kept in the data dir (0600): never a hard-coded default.
-
-    Written durably (fsync, renamed into place, the directory fsynced): without that
-    a power cut soon after the first start left an empty file, and the box then ran with an
-    empty secret for good (found by tests/e2e/test_power_cut.py). An empty file is replaced.
-    """
-    path = settings.data_dir / "secret_key"
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    text = path.read_text(encoding="ascii").strip() if path.exists() else ""
-    if not text:
-        text = secrets.token_urlsafe(48)
-        _create_durably(path, text)
-    return text
-
-
-def _create_durably(path: Path, text: str) -> None:
-    """Put `text` into `path` so that it is on disk before the name points at it."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(temp, path)  # not link(): FAT and many FUSE filesystems have no hard links
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def _install_hooks(app: Quart, box: Box) -> None:
-    app.before_serving(box.start)
-    app.after_serving(box.stop)
-
-    @app.before_request
-    async def same_origin_only() -> Response | None:
-        """CSRF: a state-changing request must be JSON and, if it says where from, from us."""
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return None
-        origin = request.headers.get("Origin")
-        if origin and not is_own_origin(origin, request.scheme, request.host):
-            return error_response(ApiError(403, "cross_origin", "cross-site request refused"))
-        if request.path.startswith("/api/") and request.mimetype != "application/json":
-            return error_response(ApiError(415, "json_required", "send JSON"))
-        return None
-
-    @app.after_request
-    async def security_headers(response: Response) -> Response:
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
-
-    @app.errorhandler(ApiError)
-    async def api_error(exc: ApiError) -> Response:
-        return error_response(exc)
-
-    @app.errorhandler(HTTPException)
-    async def http_error(exc: HTTPException) -> Response:
-        code = (exc.name or "error").lower().replace(" ", "_")
-        response = jsonify({"error": {"code": code, "message": exc.description or exc.name}})
-        response.status_code = exc.code or 500
-        return response
-
-    @app.errorhandler(Exception)
-    async def unexpected(exc: Exception) -> Response:
-        full = storage_full(exc, box.store.path)
-        if full is not None:  # one line, not a traceback per write, while the disk stays full
-            log.warning("%s %s refused: storage full", request.method, request.path)
-            return error_response(ApiError(507, "disk_full", str(full)))
-        log.exception("unhandled error on %s %s", request.method, request.path)
-        response = jsonify({"error": {"code": "internal", "message": "internal error"}})
-        response.status_code = 500
-        return response

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from classroom_box.app import settings_secret
-from classroom_box.config import Settings
+from classroom_box.appliance.secret import settings_secret
 from classroom_box.domain.auth import create_teacher
 from tests.helpers import PASSWORD, RunningBox, running_box, wait_for
 from tests.security_helpers import polling_connect, self_signed_cert, socket_connect
@@ -47,11 +46,11 @@ async def test_tls_cookie_is_secure_and_sockets_accept_own_https_origin(tmp_path
 
 
 def test_secret_key_generated_private_and_persistent(tmp_path: Path) -> None:
-    one = Settings(data_dir=tmp_path / "one")
+    one = tmp_path / "one"
     first = settings_secret(one)
     assert len(first) >= 48 and first not in {"", "secret", "changeme", "dev", "default"}
     assert settings_secret(one) == first  # persists across restarts
-    assert settings_secret(Settings(data_dir=tmp_path / "two")) != first  # never a shared default
+    assert settings_secret(tmp_path / "two") != first  # never a shared default
     mode = stat.S_IMODE((tmp_path / "one" / "secret_key").stat().st_mode)
     assert mode == 0o600
 
@@ -88,9 +87,9 @@ async def test_teacher_login_expires(tmp_path: Path) -> None:
 
 
 def test_an_empty_secret_key_left_by_a_power_cut_is_replaced(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
-    settings.data_dir.mkdir()
-    (settings.data_dir / "secret_key").write_text("")
-    secret = settings_secret(settings)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "secret_key").write_text("")
+    secret = settings_secret(data_dir)
     assert len(secret) >= 48
-    assert (settings.data_dir / "secret_key").read_text() == secret
+    assert (data_dir / "secret_key").read_text() == secret
