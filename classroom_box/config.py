@@ -19,8 +19,17 @@ ENV_PREFIX = "CLASSROOM_BOX_"
 
 
 def default_data_dir() -> Path:
-    """A per-user data dir (XDG on Linux) so a laptop install needs no root."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    """systemd's StateDirectory when run as a service, else a per-user data dir (XDG on Linux)
+    so a laptop install needs no root. A service user may have no home at all (DynamicUser):
+    that must not stop the box from starting (`Path.home()` raises then)."""
+    if state := os.environ.get("STATE_DIRECTORY"):
+        return Path(state.split(":")[0])
+    base = os.environ.get("XDG_DATA_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".local" / "share")
+        except RuntimeError:
+            base = "/var/lib"
     return Path(base) / "classroom-box"
 
 
