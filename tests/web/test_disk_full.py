@@ -60,7 +60,10 @@ async def full_box(tmp_path: Path) -> AsyncIterator[Classroom]:
         add_teacher(data, "alice", PASSWORD)
         box = BoxProcess(data).start()
         try:
-            async with httpx.AsyncClient(base_url=box.url, timeout=10) as http:
+            # A fresh connection per request: the test idles ~5 s between some requests, uvicorn's
+            # keep-alive timeout, and a reused connection closed meanwhile fails the request.
+            async with httpx.AsyncClient(base_url=box.url, timeout=10, limits=httpx.Limits(
+                    max_keepalive_connections=0)) as http:
                 yield await Classroom.create(box, data, http)
         finally:
             box.stop()
