@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
 from classroom_box.domain.clock import JUMP_TOLERANCE, shift_by, shifted
-from classroom_box.domain.store import Store, Tx
+from classroom_box.domain.store import Store, SyncTx, Tx
 from classroom_box.domain.validation import from_iso, iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -108,12 +108,12 @@ def token_hash(token: str) -> str:
 async def issue_token(store: Store, kind: str, subject_id: int, ttl_hours: float | None) -> str:
     token = secrets.token_urlsafe(32)
     expires = time.time() + ttl_hours * 3600 if ttl_hours else None
-    async with store.write() as tx:
-        await tx.execute(
-            "INSERT INTO tokens (token_hash, kind, subject_id, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (token_hash(token), kind, subject_id, iso(utcnow()), expires),
-        )
+    row = (token_hash(token), kind, subject_id, iso(utcnow()), expires)
+
+    def insert(tx: SyncTx) -> None:
+        tx.execute("INSERT INTO tokens (token_hash, kind, subject_id, created_at, expires_at)"
+                   " VALUES (?, ?, ?, ?, ?)", row)
+    await store.apply(insert)
     return token
 
 
@@ -151,29 +151,34 @@ async def _live_token(store: Store, hashed: str, created_at: str,
 
 
 async def principal_for(store: Store, token: object) -> Principal | None:
-    """Resolve a token to its live principal, or None (unknown, expired, malformed)."""
+    """Resolve a token to its live principal, or None (unknown, expired, malformed).
+
+    One statement (one trip to a reader) for token, teacher or student: every handshake of a
+    join storm asks it."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
     hashed = token_hash(token)
     row = await store.one(
-        "SELECT kind, subject_id, created_at, expires_at FROM tokens WHERE token_hash = ?",
+        "SELECT t.kind, t.created_at, t.expires_at, u.id AS user_id, u.username,"
+        " st.id AS student_id, st.name, st.section_id, st.seen_at, se.class_id"
+        " FROM tokens t"
+        " LEFT JOIN users u ON t.kind = 'teacher' AND u.id = t.subject_id"
+        " LEFT JOIN students st ON t.kind = 'student' AND st.id = t.subject_id"
+        " LEFT JOIN sections se ON se.id = st.section_id"
+        " WHERE t.token_hash = ?",
         (hashed,),
     )
     if row is None or not await _live_token(store, hashed, row["created_at"], row["expires_at"]):
         return None
     if row["kind"] == "teacher":
-        user = await store.one("SELECT id, username FROM users WHERE id = ?", (row["subject_id"],))
-        return Principal("teacher", user["id"], user["username"], hashed) if user else None
-    student = await store.one(
-        "SELECT st.id, st.name, st.section_id, st.seen_at, se.class_id FROM students st"
-        " JOIN sections se ON se.id = st.section_id WHERE st.id = ?",
-        (row["subject_id"],),
-    )
-    if student is None:
+        if row["user_id"] is None:
+            return None
+        return Principal("teacher", row["user_id"], row["username"], hashed)
+    if row["student_id"] is None or row["class_id"] is None:
         return None
     return Principal(
-        "student", student["id"], student["name"], hashed, student["class_id"],
-        student["section_id"], student["seen_at"] is not None,
+        "student", row["student_id"], row["name"], hashed, row["class_id"],
+        row["section_id"], row["seen_at"] is not None,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from classroom_box.domain.clock import Clock
 from classroom_box.domain.event_types import EVENT_TYPES
-from classroom_box.domain.store import Store, Tx
+from classroom_box.domain.store import Store, SyncTx, Tx
 
 
 def classroom_room(class_id: int, section_id: int) -> str:
@@ -48,6 +48,9 @@ class Event:
 
 
 Publisher = Callable[[Event], None]
+PREV_SEQ = "SELECT MAX(seq) FROM events WHERE room = ?"
+INSERT = ("INSERT INTO events (room, teacher_id, type, payload, created_at)"
+          " VALUES (?, ?, ?, ?, ?)")
 
 
 @dataclass(frozen=True)
@@ -75,21 +78,43 @@ class EventLog:
         payload: dict[str, Any], room: str | None = None,
     ) -> Event:
         """`room` defaults to the section's; a student's own room keeps an event private."""
-        assert type in EVENT_TYPES, type
         room = room or classroom_room(class_id, section_id)
         # The room's previous seq, read under the write lock: a client that holds less for this
         # room knows it missed an event (seq is box-wide, so its own gaps say nothing).
-        prev = await tx.one("SELECT MAX(seq) FROM events WHERE room = ?", (room,))
-        body = {**payload, "class_id": class_id, "section_id": section_id, "room": room,
+        prev = await tx.one(PREV_SEQ, (room,))
+        body = self._body(class_id, section_id, type, payload, room, prev)
+        cursor = await tx.execute(INSERT, self._row(room, teacher_id, type, body))
+        return self._logged(tx.after_commit, int(cursor.lastrowid or 0), room, teacher_id,
+                            type, body)
+
+    def append_now(
+        self, tx: SyncTx, *, class_id: int, section_id: int, teacher_id: int, type: str,
+        payload: dict[str, Any],
+    ) -> Event:
+        """`append` for a synchronous body (`Store.apply`), to the section's room."""
+        room = classroom_room(class_id, section_id)
+        body = self._body(class_id, section_id, type, payload, room, tx.one(PREV_SEQ, (room,)))
+        cursor = tx.execute(INSERT, self._row(room, teacher_id, type, body))
+        return self._logged(tx.after_commit, int(cursor.lastrowid or 0), room, teacher_id,
+                            type, body)
+
+    @staticmethod
+    def _body(class_id: int, section_id: int, type: str, payload: dict[str, Any], room: str,
+              prev: Any) -> dict[str, Any]:
+        assert type in EVENT_TYPES, type
+        return {**payload, "class_id": class_id, "section_id": section_id, "room": room,
                 "prev_seq": int(prev[0]) if prev and prev[0] is not None else 0}
-        cursor = await tx.execute(
-            "INSERT INTO events (room, teacher_id, type, payload, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (room, teacher_id, type, json.dumps(body, separators=(",", ":")), self.clock.wall()),
-        )
-        seq = int(cursor.lastrowid or 0)
+
+    def _row(self, room: str, teacher_id: int, type: str,
+             body: dict[str, Any]) -> tuple[Any, ...]:
+        return (room, teacher_id, type, json.dumps(body, separators=(",", ":")),
+                self.clock.wall())
+
+    def _logged(self, after_commit: list[Callable[[], None]], seq: int, room: str,
+                teacher_id: int, type: str, body: dict[str, Any]) -> Event:
+        """The event, published once its transaction is committed."""
         event = Event(seq, room, teacher_id, type, {**body, "seq": seq})
-        tx.after_commit.append(lambda: self._publish(event))
+        after_commit.append(lambda: self._publish(event))
         return event
 
     @staticmethod

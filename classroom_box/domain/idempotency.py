@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sqlite3
 from typing import Any
 
-from classroom_box.domain.store import Store, Tx
+from classroom_box.domain.store import Store, SyncTx, Tx
 from classroom_box.domain.validation import ApiError
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -38,12 +39,15 @@ def fingerprint(action: str, target: int | None, body: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-async def recall(tx: Tx, student_id: int, key: str, print_: str) -> dict[str, Any] | None:
-    """The stored response for this key, None if the key is new, 422 if it meant something else."""
-    row = await tx.one(
-        "SELECT fingerprint, response FROM idempotency_keys WHERE student_id = ? AND key = ?",
-        (student_id, key),
-    )
+RECALL = "SELECT fingerprint, response FROM idempotency_keys WHERE student_id = ? AND key = ?"
+REMEMBER = ("INSERT INTO idempotency_keys (student_id, key, fingerprint, response, created_seq)"
+            " VALUES (?, ?, ?, ?, COALESCE((SELECT seq FROM sqlite_sequence"
+            " WHERE name = 'events'), 0))")
+
+
+def replay_of(row: sqlite3.Row | None, print_: str) -> dict[str, Any] | None:
+    """The stored response of a key's row, None if the key is new, 422 if it meant something
+    else."""
     if row is None:
         return None
     if row["fingerprint"] != print_:
@@ -52,14 +56,27 @@ async def recall(tx: Tx, student_id: int, key: str, print_: str) -> dict[str, An
     return dict(json.loads(row["response"]))
 
 
+def _record(student_id: int, key: str, print_: str, response: dict[str, Any]) -> tuple[Any, ...]:
+    return (student_id, key, print_, json.dumps(response, separators=(",", ":")))
+
+
+async def recall(tx: Tx, student_id: int, key: str, print_: str) -> dict[str, Any] | None:
+    return replay_of(await tx.one(RECALL, (student_id, key)), print_)
+
+
 async def remember(tx: Tx, student_id: int, key: str, print_: str,
                    response: dict[str, Any]) -> None:
-    await tx.execute(
-        "INSERT INTO idempotency_keys (student_id, key, fingerprint, response, created_seq)"
-        " VALUES (?, ?, ?, ?, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'),"
-        " 0))",
-        (student_id, key, print_, json.dumps(response, separators=(",", ":"))),
-    )
+    await tx.execute(REMEMBER, _record(student_id, key, print_, response))
+
+
+def recall_now(tx: SyncTx, student_id: int, key: str, print_: str) -> dict[str, Any] | None:
+    """`recall` for a synchronous body (`Store.apply`)."""
+    return replay_of(tx.one(RECALL, (student_id, key)), print_)
+
+
+def remember_now(tx: SyncTx, student_id: int, key: str, print_: str,
+                 response: dict[str, Any]) -> None:
+    tx.execute(REMEMBER, _record(student_id, key, print_, response))
 
 
 async def prune(store: Store) -> int:

@@ -21,7 +21,7 @@ from typing import Any
 from classroom_box.domain import idempotency, results
 from classroom_box.domain.auth import Principal
 from classroom_box.domain.events import EventLog
-from classroom_box.domain.store import Store, Tx
+from classroom_box.domain.store import Store, SyncTx, Tx
 from classroom_box.domain.validation import ApiError, invalid, iso, utcnow
 
 KINDS = ("single", "multiple", "text", "number")
@@ -232,27 +232,35 @@ class Questions:
         key = idempotency.check_key(key)
         if not self.allow(student.id):
             raise throttled()
-        async with self.store.write() as tx:
-            q = await self._get(tx, question_id)
-            if q["section_id"] != student.section_id:
-                raise ApiError(403, "forbidden", "that question belongs to another section")
-            clean = check_value(q, value)
-            print_ = idempotency.fingerprint("answer", question_id, clean)
-            stored = await idempotency.recall(tx, student.id, key, print_)
-            if stored is not None:
-                return Outcome(stored, replayed=True)
-            if q["status"] != "open":
-                raise ApiError(409, "question_closed", "this question is closed")
-            answer = {"question_id": question_id, "value": clean, "answered_at": iso(utcnow()),
-                      "key": key}
-            await tx.execute(
-                "INSERT INTO answers (question_id, student_id, value, answered_at, key)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (question_id, student_id) DO UPDATE SET"
-                " value = excluded.value, answered_at = excluded.answered_at, key = excluded.key",
-                (question_id, student.id, json.dumps(clean), answer["answered_at"], key))
-            await idempotency.remember(tx, student.id, key, print_, {"answer": answer})
-            tx.after_commit.append(lambda: self.notify("tally", question_id))
-            return Outcome({"answer": answer}, replayed=False)
+        return await self.store.apply(
+            lambda tx: self._answer(tx, student, question_id, key, value))
+
+    def _answer(self, tx: SyncTx, student: Principal, question_id: int, key: str,
+                value: object) -> Outcome:
+        """In the writer's thread (a storm of answers is one trip per batch, not per answer)."""
+        row = tx.one(f"SELECT {COLUMNS} FROM questions WHERE id = ?", (question_id,))
+        if row is None:
+            raise ApiError(404, "not_found", "question not found")
+        q = from_row(row)
+        if q["section_id"] != student.section_id:
+            raise ApiError(403, "forbidden", "that question belongs to another section")
+        clean = check_value(q, value)
+        print_ = idempotency.fingerprint("answer", question_id, clean)
+        stored = idempotency.recall_now(tx, student.id, key, print_)
+        if stored is not None:
+            return Outcome(stored, replayed=True)
+        if q["status"] != "open":
+            raise ApiError(409, "question_closed", "this question is closed")
+        answer = {"question_id": question_id, "value": clean, "answered_at": iso(utcnow()),
+                  "key": key}
+        tx.execute(
+            "INSERT INTO answers (question_id, student_id, value, answered_at, key)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (question_id, student_id) DO UPDATE SET"
+            " value = excluded.value, answered_at = excluded.answered_at, key = excluded.key",
+            (question_id, student.id, json.dumps(clean), answer["answered_at"], key))
+        idempotency.remember_now(tx, student.id, key, print_, {"answer": answer})
+        tx.after_commit.append(lambda: self.notify("tally", question_id))
+        return Outcome({"answer": answer}, replayed=False)
 
     # --- what the live layer reads -----------------------------------------------------------
     async def tally(self, question_id: int) -> dict[str, Any] | None:

@@ -1,9 +1,12 @@
 """How state is kept: one SQLite file (WAL), forward-only migrations, one writer path.
-It must never let a write bypass `write()` nor run a hook before its commit is durable.
+It must never let a write bypass the writer nor run a hook before its commit is durable.
 
-All writes go through `Store.write()`, which serialises them behind one asyncio lock on one
-connection, so `seq` order, commit order and publish order are the same thing. Reads use a second
-connection and may run beside a write (WAL readers never block the writer).
+All writes go through the one writer: `Store.write()` for a body that awaits, `Store.apply()` for a
+body that is one synchronous function (run, with every other one queued, in one trip to the
+writer's thread). Both are serialised behind one asyncio lock on one connection and share its
+batches, so `seq` order, commit order and publish order are the same thing. Snapshot reads use a
+few connections of their own and one-statement reads another, so they run beside a write (WAL
+readers never block the writer) and a token lookup never waits behind a snapshot.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ def _no_space_left(path: Path) -> bool:
 # fsync takes ~100 ms, and a batch cut at 50 ms of bodies held ~5 writes per fsync under load.
 MAX_BATCH = 500
 MAX_BATCH_SECONDS = 0.2
+# Snapshot readers side by side: a reader spends most of a snapshot waiting for turns of the event
+# loop between its statements, so three catch-ups progress while one would hold the others up.
+READERS = 3
 
 
 @dataclass
@@ -119,12 +125,40 @@ class Tx:
         return await self.conn.execute(sql, tuple(params))
 
     async def one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, tuple(params)) as cur:
-            return await cur.fetchone()
+        rows = await self.all(sql, params)
+        return rows[0] if rows else None
 
     async def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, tuple(params)) as cur:
-            return list(await cur.fetchall())
+        # One trip to the connection's thread, not three (execute, fetch, close): under load
+        # each trip waits for a turn of the busy event loop, and the writer's trips are serial.
+        return list(await self.conn.execute_fetchall(sql, tuple(params)))
+
+
+@dataclass
+class SyncTx:
+    """A write transaction for a synchronous body (`Store.apply`), run in the writer's thread."""
+
+    conn: sqlite3.Connection
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(params))
+
+    def one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute(sql, tuple(params)).fetchone()
+        return row
+
+    def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return list(self.conn.execute(sql, tuple(params)).fetchall())
+
+
+@dataclass
+class Job:
+    """A synchronous body waiting for the writer; `outcome` resolves once it is committed."""
+
+    body: Callable[[SyncTx], Any]
+    outcome: asyncio.Future[Any]
+    taken: bool = False  # handed to the writer's thread: from now on it may be committed
 
 
 class Store:
@@ -133,20 +167,28 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()  # held from a batch's BEGIN to its COMMIT and hooks
         self._waiting = 0  # writers queued for the lock: the running body hands its batch on
         self._batch: Batch | None = None
         self._committers: set[asyncio.Task[None]] = set()
         self.commits = 0  # COMMITs (so fsyncs) so far: what group commit saves
-        self._read_lock = asyncio.Lock()
+        self._jobs: list[Job] = []  # synchronous bodies waiting for the writer (`apply`)
+        self._drainer: asyncio.Task[None] | None = None
+        self._quick: aiosqlite.Connection | None = None  # one-statement reads, never queued
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
         await self._migrate(self._writer)
-        self._reader = await self._connect()
-        await self._reader.execute("PRAGMA query_only=ON")
+        for _ in range(READERS):
+            reader = await self._connect()
+            await reader.execute("PRAGMA query_only=ON")
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+        self._quick = await self._connect()
+        await self._quick.execute("PRAGMA query_only=ON")
 
     async def _connect(self) -> aiosqlite.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly
@@ -182,10 +224,12 @@ class Store:
     async def close(self) -> None:
         while self._committers:  # what was written is committed (and published) first
             await asyncio.gather(*self._committers, return_exceptions=True)
-        for conn in (self._reader, self._writer):
+        for conn in (self._quick, *self._all_readers, self._writer):
             if conn is not None:
                 await conn.close()
-        self._reader = self._writer = None
+        self._quick = self._writer = None
+        self._all_readers = []
+        self._readers = asyncio.Queue()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[Tx]:
@@ -218,6 +262,78 @@ class Store:
         _, cancelled = await settle(self._finish_body(batch, tx))
         if cancelled:
             raise asyncio.CancelledError
+
+    async def apply(self, body: Callable[[SyncTx], T]) -> T:
+        """The same writer for a body that is one synchronous function of a `SyncTx`.
+
+        Such bodies queue, and the writer runs every queued one in ONE trip to its thread,
+        each in its own SAVEPOINT, inside the same batches and commits as `write()`'s bodies.
+        A body that awaits costs several trips, each waiting for a turn of the event loop, one
+        body after another: under a storm of answers that, not SQLite, bounded the box. The
+        caller gets the body's result once the batch is committed (or the body's own error at
+        once: its savepoint is rolled back); a caller cancelled before its body was taken
+        leaves no trace, one cancelled after is held until the commit is over.
+        """
+        assert self._writer is not None, "store is not open"
+        job = Job(body, asyncio.get_running_loop().create_future())
+        self._jobs.append(job)
+        if self._drainer is None:
+            self._drainer = self._spawn(self._drain())
+        try:
+            return await asyncio.shield(job.outcome)  # type: ignore[no-any-return]
+        except asyncio.CancelledError:
+            if not job.taken:
+                self._jobs.remove(job)
+                raise
+        await settle(asyncio.wait([job.outcome]))  # held: commit and publication go together
+        job.outcome.exception()  # retrieved: the cancelled caller does not want it
+        raise asyncio.CancelledError
+
+    async def _drain(self) -> None:
+        """Run the queued synchronous bodies, a trip at a time, while there are any."""
+        try:
+            while self._jobs:
+                await self._acquire()
+                await settle(self._run_jobs())
+        finally:
+            self._drainer = None
+
+    async def _run_jobs(self) -> None:
+        """Holding the lock: the queued bodies in one trip, then commit or hand the batch on."""
+        assert self._writer is not None
+        batch = self._batch
+        jobs, self._jobs = self._jobs[:MAX_BATCH], self._jobs[MAX_BATCH:]
+        if not jobs:  # their callers gave up while the writer was busy
+            self._release_or_commit(batch)
+            return
+        for job in jobs:
+            job.taken = True
+        try:
+            # aiosqlite's own queue to its thread: the one way to run a function there
+            done, lost = await self._writer._execute(
+                _run_bodies, self._writer._conn, jobs, batch is None)
+        except BaseException as exc:  # BEGIN failed: nothing ran
+            for job in jobs:
+                job.outcome.set_exception(exc)
+            self._release_or_commit(batch)
+            return
+        batch = self._batch = batch or Batch(asyncio.get_running_loop().create_future())
+        self._jobs[:0] = jobs[len(done):]  # after a lost transaction: the next batch runs them
+        for job, (failed, value, hooks) in zip(jobs, done, strict=False):
+            if failed:
+                job.outcome.set_exception(value)
+                continue
+            batch.hooks.extend(hooks)
+            batch.bodies += 1
+            batch.done.add_done_callback(_resolve(job.outcome, value))
+        batch.lost = batch.lost or lost
+        self._hand_on(batch)
+
+    def _release_or_commit(self, batch: Batch | None) -> None:
+        if batch is None:
+            self._write_lock.release()
+        else:
+            self._hand_on(batch)
 
     async def _acquire(self) -> None:
         """Queue for the writer; a queued writer makes the running body hand the batch on."""
@@ -281,16 +397,17 @@ class Store:
     def _hand_on(self, batch: Batch) -> None:
         """Let the next waiting body join this batch, or commit it now."""
         full = batch.bodies >= MAX_BATCH or time.monotonic() - batch.opened > MAX_BATCH_SECONDS
-        if batch.lost or self._waiting == 0 or full:
+        if batch.lost or (self._waiting == 0 and not self._jobs) or full:
             self._batch = None
             self._spawn(self._commit(batch))
         else:
             self._write_lock.release()
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(work)
         self._committers.add(task)
         task.add_done_callback(self._committers.discard)
+        return task
 
     async def _commit_if_stalled(self) -> None:
         """A queued writer gave up: commit the open batch unless someone else carries it on."""
@@ -336,21 +453,26 @@ class Store:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Tx]:
         """A consistent snapshot: every query inside sees the same committed state."""
-        assert self._reader is not None, "store is not open"
-        async with self._read_lock:
-            await self._reader.execute("BEGIN")
+        assert self._all_readers, "store is not open"
+        reader = await self._readers.get()
+        try:
+            await reader.execute("BEGIN")
             try:
-                yield Tx(self._reader)
+                yield Tx(reader)
             finally:
-                await self._reader.execute("COMMIT")
+                await reader.execute("COMMIT")
+        finally:
+            self._readers.put_nowait(reader)
 
     async def one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self.read() as tx:
-            return await tx.one(sql, params)
+        rows = await self.all(sql, params)
+        return rows[0] if rows else None
 
     async def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self.read() as tx:
-            return await tx.all(sql, params)
+        """One statement is its own snapshot: it needs no BEGIN, and it runs on a connection of
+        its own so a handshake's token lookup never queues behind a catch-up's snapshot."""
+        assert self._quick is not None, "store is not open"
+        return await Tx(self._quick).all(sql, params)
 
 
 async def settle(step: Coroutine[Any, Any, T]) -> tuple[T, bool]:
@@ -364,6 +486,50 @@ async def settle(step: Coroutine[Any, Any, T]) -> tuple[T, bool]:
             if task.done():
                 raise  # the step itself was cancelled (loop shutdown): nothing left to wait for
             cancelled = True
+
+
+Done = tuple[bool, Any, list[Callable[[], None]]]  # (failed, result or error, after-commit hooks)
+
+
+def _run_bodies(conn: sqlite3.Connection, jobs: list[Job],
+                begin: bool) -> tuple[list[Done], bool]:
+    """In the writer's thread: each body in its own savepoint. Stops early when SQLite dropped
+    the whole transaction under a body (disk full, I/O error): the batch is lost, and the rest
+    wait for a new one."""
+    if begin:
+        conn.execute("BEGIN IMMEDIATE")
+    done: list[Done] = []
+    for job in jobs:
+        if not conn.in_transaction:
+            return done, True
+        tx = SyncTx(conn)
+        try:
+            conn.execute("SAVEPOINT body")
+            value = job.body(tx)
+            conn.execute("RELEASE body")
+        except Exception as exc:
+            done.append((True, exc, []))
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK TO body")
+                    conn.execute("RELEASE body")
+                except sqlite3.Error:
+                    return done, True
+            continue
+        done.append((False, value, tx.after_commit))
+    return done, not conn.in_transaction
+
+
+def _resolve(outcome: asyncio.Future[Any],
+             value: Any) -> Callable[[asyncio.Future[None]], None]:
+    """Pass the batch's commit (or its error) on to one body's caller, with the body's result."""
+    def resolve(commit: asyncio.Future[None]) -> None:
+        error = commit.exception()
+        if error is not None:
+            outcome.set_exception(error)
+        else:
+            outcome.set_result(value)
+    return resolve
 
 
 def _split_sql(script: str) -> list[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from classroom_box.domain.store import Store
+from classroom_box.domain.store import Store, SyncTx
 
 
 @pytest.fixture
@@ -83,3 +83,33 @@ async def test_a_request_cancelled_during_commit_still_publishes(store: Store) -
     async with store.write() as tx:  # the lock was released, the transaction closed
         await tx.execute("INSERT INTO t VALUES (8)")
     assert await rows(store, "t") == 2
+
+
+async def test_an_applied_body_that_fills_the_disk_fails_alone_or_with_its_batch(
+        store: Store) -> None:
+    """Synchronous bodies queued together run in one trip. One that fills the disk gets its own
+    error; when SQLite drops the whole transaction, the bodies before it in the batch are told
+    so (nothing of theirs is committed) and the bodies after it run in a new transaction."""
+    def insert(x: int) -> Callable[[SyncTx], None]:
+        def body(tx: SyncTx) -> None:
+            tx.execute("INSERT INTO t VALUES (?)", (x,))
+        return body
+
+    def fill(tx: SyncTx) -> None:
+        row = tx.one("PRAGMA page_count")
+        assert row is not None
+        tx.execute(f"PRAGMA max_page_count = {row[0] + 1}")
+        tx.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+
+    def room_again(tx: SyncTx) -> None:
+        tx.execute("PRAGMA max_page_count = 1073741823")
+        tx.execute("INSERT INTO t VALUES (3)")
+
+    before, full, after = await asyncio.gather(
+        store.apply(insert(1)), store.apply(fill), store.apply(room_again),
+        return_exceptions=True)
+    assert isinstance(full, sqlite3.OperationalError) and "full" in str(full)
+    assert after is None
+    stored = {r[0] for r in await store.all("SELECT x FROM t")}
+    assert stored == ({1, 3} if before is None else {3})
+    assert before is None or isinstance(before, sqlite3.OperationalError)
