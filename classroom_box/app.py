@@ -46,7 +46,13 @@ from classroom_box.live.transport import ClassroomServer
 from classroom_box.web import api_day  # noqa: F401  (its @route rows join API_ROUTES)
 from classroom_box.web.api import API_ROUTES, blueprint, error_response
 from classroom_box.web.api_answers import ANSWER_ROUTES
-from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, is_own_origin, own_origin
+from classroom_box.web.limits import (
+    BODY_TIMEOUT,
+    RefusalGate,
+    SocketIOGuard,
+    is_own_origin,
+    own_origin,
+)
 from classroom_box.web.openapi import with_openapi
 from classroom_box.web.pages import SECURITY_HEADERS, pages, static_dir
 from classroom_box.web.urls import join_url_maker
@@ -199,9 +205,10 @@ def publish_to(sockets: Publisher, observers: list[Publisher]) -> Publisher:
 
 def create_app(settings: Settings) -> socketio.ASGIApp:
     manager = ClassroomManager()
+    gate = RefusalGate(burst=settings.socket_refusals_per_address)
     sio = ClassroomServer(
         async_mode="asgi", client_manager=manager, cors_allowed_origins=own_origin,
-        max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20,
+        max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20, gate=gate,
     )
     box = build_box(settings, sio, manager)
     app = Quart(__name__, static_folder=None)
@@ -212,7 +219,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app.register_blueprint(pages)
     _install_hooks(app, box)
     asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),
-                         settings.max_connections_per_address, MAX_BODY)
+                         settings.max_connections_per_address, MAX_BODY, gate)
     asgi.box = box  # type: ignore[attr-defined]
     asgi.quart = app  # type: ignore[attr-defined]
     return asgi  # type: ignore[return-value]
