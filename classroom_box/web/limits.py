@@ -27,11 +27,13 @@ import asyncio
 import logging
 import resource
 import time
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -231,8 +233,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel()
         if self._gated is not None:
             return  # a request pipelined behind a gated one: the connection is closing
-        if (self.gate is not None and self.url.startswith(b"/socket.io/")
-                and self.gate.closed(self._peer)):
+        if (self.gate is not None and self.gate.closed(self._peer)
+                and _engineio_url(self.url)):
             self._refuse_later()
             return
         super().on_headers_complete()
@@ -252,8 +254,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if self.budget is not None and not self.transport.is_closing():
-            self.budget.idle(self.transport)
+        if self.budget is not None and self.timeout_keep_alive_task is not None:
+            self.budget.idle(self.transport)  # nothing pipelined: it waits for a request
 
     def handle_websocket_upgrade(self) -> None:
         self._cancel()  # the websocket protocol takes over; engineio pings it from now on
@@ -312,6 +314,15 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.budget is not None:
             self.budget.release(self.transport)
         super().connection_lost(exc)
+
+
+def _engineio_url(url: bytes) -> bool:
+    """The path as uvicorn will hand it on (absolute-form and %-escapes too) is Engine.IO's."""
+    try:
+        path = httptools.parse_url(url).path
+    except httptools.HttpParserInvalidURLError:
+        return False  # uvicorn answers it 400 itself
+    return urllib.parse.unquote_to_bytes(path).startswith(b"/socket.io")
 
 
 def guarded_protocol(header_timeout: float, body_timeout: float = BODY_TIMEOUT,
