@@ -364,8 +364,11 @@ def test_refused_websockets_are_freed_at_once(ungated: Classroom) -> None:
             # On a loaded machine the closes lag behind and the address's cap on sessions not
             # yet authenticated (64) refuses the handshake itself: refused either way.
             return
-        for n in range(3):
-            ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
+        try:
+            for n in range(3):
+                ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
+        except ConnectionClosed:
+            return  # the box hung up after the first refusals (its address is throttled)
         closed_within(ws, 5)
 
     refused(0)
