@@ -211,6 +211,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
         max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20, gate=gate,
     )
     box = build_box(settings, sio, manager)
+    gate.joins = box.join_rate
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
                       BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)

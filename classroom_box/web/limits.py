@@ -35,10 +35,16 @@ from typing import Any
 
 import httptools
 import uvicorn
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from classroom_box.domain.ratelimit import RateLimitedWarning, TokenBucket, is_box_itself
+from classroom_box.domain.ratelimit import (
+    KeyedBuckets,
+    RateLimitedWarning,
+    TokenBucket,
+    is_box_itself,
+)
 
 log = logging.getLogger(__name__)
 # A device refused again and again gets one line per 10 s, not one per refusal (~250 KB of log a
@@ -52,10 +58,19 @@ BODY_TIMEOUT = 5.0  # seconds for a body (64 KiB at most) once the headers are i
 MAX_SOCKETS_PER_ADDRESS = 200  # a whole school behind one NAT address must still fit
 REFUSALS_PER_ADDRESS = 40  # refused Engine.IO attempts an address may make in a burst
 REFUSAL_HOLD = 1.0  # seconds a gated request waits for its 429: a flooding thread slows to 1/s
-_TOO_MANY_BODY = b"too many refused attempts: retry later\n"
-TOO_MANY = (b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            b"content-length: " + str(len(_TOO_MANY_BODY)).encode() + b"\r\nretry-after: 1\r\n"
-            b"x-content-type-options: nosniff\r\nconnection: close\r\n\r\n" + _TOO_MANY_BODY)
+
+
+def _canned_429(body: bytes, retry_after: int) -> bytes:
+    """A whole 429 answer, built once: the gated path allocates no response."""
+    return (b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nretry-after: %d\r\nx-content-type-options: nosniff\r\n"
+            b"connection: close\r\n\r\n%s" % (len(body), retry_after, body))
+
+
+TOO_MANY_REFUSALS = _canned_429(b'{"error": {"code": "throttled", "message": "too many refused'
+                                b' attempts from this device: retry later"}}', 1)
+TOO_MANY_JOINS = _canned_429(b'{"error": {"code": "throttled", "message": "too many joins from'
+                             b' this device; wait a minute"}}', 60)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -180,6 +195,25 @@ class RefusalGate:
     burst: int = REFUSALS_PER_ADDRESS
     rate: float = 1.0
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    # the box's new-students-per-address budget (`Box.join_rate`): while an address has none
+    # left, its `POST /api/join` would be 429 anyway (a rejoin with the device's cookie aside),
+    # so the protocol answers it, held, instead of Quart, the JSON parser and SQLite (a join
+    # flood kept ~300 such 429s a second going through all of them: scripts/attack)
+    joins: KeyedBuckets | None = None
+
+    def gated(self, address: str, method: bytes, url: bytes) -> bytes | None:
+        """The canned answer for a request the protocol refuses itself, or None (the usual
+        case: one or two dict lookups)."""
+        refusing = self.closed(address)
+        joining = method == b"POST" and self.joins is not None and self.joins.empty(address)
+        if not (refusing or joining):
+            return None
+        path = _routed_path(url)
+        if refusing and path.startswith(b"/socket.io"):
+            return TOO_MANY_REFUSALS
+        if joining and path == b"/api/join":
+            return TOO_MANY_JOINS
+        return None
 
     def refused(self, address: str) -> None:
         """The box refused something from this address."""
@@ -217,6 +251,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._timer: asyncio.TimerHandle | None = None
         self._gated: asyncio.TimerHandle | None = None
+        self._deferred: tuple[Any, Any] | None = None  # (cycle, app) waiting for its body
         super().connection_made(transport)
         self._peer = str(self.client[0]) if self.client else "unknown"
         if self.budget is not None and not self.budget.admit(transport, self._peer):
@@ -233,10 +268,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel()
         if self._gated is not None:
             return  # a request pipelined behind a gated one: the connection is closing
-        if (self.gate is not None and self.gate.closed(self._peer)
-                and _engineio_url(self.url)):
-            self._refuse_later()
-            return
+        if self.gate is not None:
+            answer = self.gate.gated(self._peer, self.parser.get_method(), self.url)
+            if answer is not None:
+                self._refuse_later(answer)
+                return
         super().on_headers_complete()
         self._arm(self.body_timeout, "request body")
 
@@ -251,6 +287,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self.budget is not None:
             self.budget.busy(self.transport)  # the request is in: being answered now
         super().on_message_complete()
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            super()._start_asgi_task(*deferred)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        """Start the application only once a (small) body is in (uvicorn starts it at the
+        headers; private: `HttpToolsProtocol._start_asgi_task`).
+
+        A request whose body never comes then costs no task, no Quart request, no Engine.IO
+        environ: closing it (body deadline, eviction) is as cheap as refusing it. A client that
+        asked for `100 Continue`, or a body larger than uvicorn buffers before pausing, starts
+        at once as before (the application answers 100 or 413).
+        """
+        if (cycle.more_body and not cycle.waiting_for_100_continue
+                and _buffered_body(cycle.scope["headers"])):
+            self._deferred = (cycle, app)
+            return
+        super()._start_asgi_task(cycle, app)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -273,20 +327,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.budget.release(self.transport)
         super().connection_lost(exc)
 
-    def _refuse_later(self) -> None:
+    def _refuse_later(self, answer: bytes) -> None:
         """429 in REFUSAL_HOLD seconds, reading nothing more meanwhile, then hang up.
 
         No ASGI task, no scope beyond uvicorn's own, no environ, no session. Held, because an
         instant 429 only makes a flooding loop spin faster; held, each of its connections
         costs the box one timer a second.
         """
-        REFUSED_EARLY.warn(f"refusing Engine.IO requests from {self._peer}: too many refused")
+        REFUSED_EARLY.warn(f"answering {self._peer} 429 up front: too many refusals or joins")
         self.transport.pause_reading()
-        self._gated = self.loop.call_later(REFUSAL_HOLD, self._answer_429)
+        self._gated = self.loop.call_later(REFUSAL_HOLD, self._answer_429, answer)
 
-    def _answer_429(self) -> None:
+    def _answer_429(self, answer: bytes) -> None:
         if not self.transport.is_closing():
-            self.transport.write(TOO_MANY)
+            self.transport.write(answer)
             self.transport.close()
 
     def _arm(self, seconds: float, what: str) -> None:
@@ -316,13 +370,21 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().connection_lost(exc)
 
 
-def _engineio_url(url: bytes) -> bool:
-    """The path as uvicorn will hand it on (absolute-form and %-escapes too) is Engine.IO's."""
+def _buffered_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A Content-Length body uvicorn will buffer whole without pausing the socket."""
+    for name, value in headers:
+        if name == b"content-length":
+            return value.isdigit() and int(value) <= HIGH_WATER_LIMIT
+    return False  # chunked (or no body): the application starts at once, as before
+
+
+def _routed_path(url: bytes) -> bytes:
+    """The path as uvicorn will hand it on (absolute-form and %-escapes too)."""
     try:
-        path = httptools.parse_url(url).path
+        path = httptools.parse_url(url).path or b""
     except httptools.HttpParserInvalidURLError:
-        return False  # uvicorn answers it 400 itself
-    return urllib.parse.unquote_to_bytes(path).startswith(b"/socket.io")
+        return b""  # uvicorn answers it 400 itself
+    return urllib.parse.unquote_to_bytes(path) if b"%" in path else path
 
 
 def guarded_protocol(header_timeout: float, body_timeout: float = BODY_TIMEOUT,
