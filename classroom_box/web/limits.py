@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 REFUSED_CONNECTIONS = RateLimitedWarning(log, level=logging.INFO)
 REFUSED_WEBSOCKETS = RateLimitedWarning(log)
 REFUSED_EARLY = RateLimitedWarning(log, level=logging.INFO)
-EVICTED = RateLimitedWarning(log, level=logging.INFO)
 HEADER_TIMEOUT = 10.0  # seconds for a request line + headers; a phone on bad Wi-Fi needs < 1 s
 BODY_TIMEOUT = 5.0  # seconds for a body (64 KiB at most) once the headers are in
 MAX_SOCKETS_PER_ADDRESS = 200  # a whole school behind one NAT address must still fit
@@ -87,13 +86,6 @@ class ConnectionBudget:
     So: at most `per_address` per address, at most `ceiling` in all, and the last `reserve`
     slots only for addresses that hold fewer than `fair_share` connections: a device opening
     hundreds is refused first, the teacher's laptop (a handful) still gets in.
-
-    An address at its cap gives up its oldest *waiting* connection (no request running on it:
-    headers or body not yet in, or idle between requests) for the new one, and is refused only
-    when all of its connections are busy (a request being answered, a websocket). A device
-    holding its address's 256 connections with unsent bodies used to lock a classmate behind
-    the same NAT out (scripts/attack: 1 of 12 joins); such connections now make room, and the
-    classmate's request, sent at once, is busy before its turn to go would come.
     """
 
     per_address: int
@@ -102,8 +94,6 @@ class ConnectionBudget:
     fair_share: int = 8
     open: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     holders: dict[int, str] = field(default_factory=dict)
-    # per address, its waiting connections, oldest first (dicts keep insertion order)
-    waiting: dict[str, dict[int, asyncio.Transport]] = field(default_factory=dict)
 
     @classmethod
     def for_fd_limit(cls, per_address: int, fd_limit: int) -> ConnectionBudget:
@@ -111,31 +101,16 @@ class ConnectionBudget:
         ceiling = max(16, fd_limit - max(32, fd_limit // 8))
         return cls(per_address=per_address, ceiling=ceiling, reserve=min(64, ceiling // 4))
 
-    def admit(self, transport: asyncio.Transport, address: str) -> bool:
+    def admit(self, transport: asyncio.BaseTransport, address: str) -> bool:
         held, total = self.open.get(address, 0), len(self.holders)
         if is_box_itself(address):
             held = 0  # the box's own clients (IT, benchmarks) count only towards the ceiling
         crowded = total >= self.ceiling - self.reserve and held >= self.fair_share
-        if total >= self.ceiling or crowded:
-            return False
-        if held >= self.per_address and not self._evict(address):
+        if held >= self.per_address or total >= self.ceiling or crowded:
             return False
         self.open[address] += 1
         self.holders[id(transport)] = address
-        self.waiting.setdefault(address, {})[id(transport)] = transport
         return True
-
-    def busy(self, transport: asyncio.BaseTransport) -> None:
-        """A request is being answered on it (or it became a websocket): not to be evicted."""
-        address = self.holders.get(id(transport))
-        if address is not None:
-            self._not_waiting(address, transport)
-
-    def idle(self, transport: asyncio.Transport) -> None:
-        """Its response is out; it waits for the next request (the youngest waiting one)."""
-        address = self.holders.get(id(transport))
-        if address is not None:
-            self.waiting.setdefault(address, {})[id(transport)] = transport
 
     def release(self, transport: asyncio.BaseTransport) -> None:
         """Idempotent: called by the HTTP protocol or, after an upgrade, by the websocket one."""
@@ -144,26 +119,6 @@ class ConnectionBudget:
             self.open[address] -= 1
             if self.open[address] <= 0:
                 del self.open[address]
-            self._not_waiting(address, transport)
-
-    def _not_waiting(self, address: str, transport: asyncio.BaseTransport) -> None:
-        waiting = self.waiting.get(address)
-        if waiting is not None:
-            waiting.pop(id(transport), None)
-            if not waiting:
-                del self.waiting[address]
-
-    def _evict(self, address: str) -> bool:
-        """Close the address's oldest waiting connection; False when it has none."""
-        waiting = self.waiting.get(address)
-        if not waiting:
-            return False
-        victim = waiting[next(iter(waiting))]
-        EVICTED.warn(f"closing the oldest waiting connection of {address}: {self.per_address}"
-                     " open")
-        self.release(victim)
-        victim.abort()  # RST: its descriptor is back at once; connection_lost finds it released
-        return True
 
 
 def fd_limit() -> int:
@@ -284,8 +239,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel()
         if self._gated is not None:
             return
-        if self.budget is not None:
-            self.budget.busy(self.transport)  # the request is in: being answered now
         super().on_message_complete()
         deferred, self._deferred = self._deferred, None
         if deferred is not None:
@@ -296,7 +249,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         headers; private: `HttpToolsProtocol._start_asgi_task`).
 
         A request whose body never comes then costs no task, no Quart request, no Engine.IO
-        environ: closing it (body deadline, eviction) is as cheap as refusing it. A client that
+        environ: closing it at the body deadline is as cheap as refusing it. A client that
         asked for `100 Continue`, or a body larger than uvicorn buffers before pausing, starts
         at once as before (the application answers 100 or 413).
         """
@@ -306,17 +259,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super()._start_asgi_task(cycle, app)
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self.budget is not None and self.timeout_keep_alive_task is not None:
-            self.budget.idle(self.transport)  # nothing pipelined: it waits for a request
-
     def handle_websocket_upgrade(self) -> None:
         self._cancel()  # the websocket protocol takes over; engineio pings it from now on
         if self._gated is not None:
             return
-        if self.budget is not None:
-            self.budget.busy(self.transport)
         super().handle_websocket_upgrade()
 
     def connection_lost(self, exc: Exception | None) -> None:

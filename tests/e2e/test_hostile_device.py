@@ -315,7 +315,7 @@ def test_refusals_log_a_few_lines_and_no_traceback(tmp_path: Path) -> None:
     a second from one laptop), and a traceback per CONNECT queued behind the box's hang-up."""
     room = start_classroom(tmp_path, "--max-http-connections-per-address", "40")
     try:
-        held = _hold("127.0.0.32", room.port, 100)  # 60 connections evicted
+        held = _hold("127.0.0.32", room.port, 100)  # 60 connections refused
         with room.device("127.0.0.45") as http:
             answers = [http.get(POLL).status_code for _ in range(PENDING_PER_ADDRESS + 30)]
         assert answers.count(200) == PENDING_PER_ADDRESS  # 30 sessions refused
@@ -328,7 +328,7 @@ def test_refusals_log_a_few_lines_and_no_traceback(tmp_path: Path) -> None:
             s.close()
         log = room.log()
         assert "Traceback" not in log and "ERROR" not in log
-        for line in ("closing the oldest waiting connection", "refusing an Engine.IO session",
+        for line in ("refusing a connection from", "refusing an Engine.IO session",
                      "authentication refused"):
             assert 1 <= log.count(line) <= 2, line
         for line in ('"WebSocket /socket.io', "connection open", "connection closed"):
@@ -450,41 +450,24 @@ def test_a_device_that_keeps_being_refused_is_answered_before_engineio(room: Cla
     assert "Traceback" not in room.log()
 
 
-def test_a_classmate_connects_while_a_device_holds_the_address_cap(tmp_path: Path) -> None:
-    """scripts/attack: a device holding its address's connections with unsent bodies locked a
-    classmate behind the same NAT out (1 of 12 joins). Waiting connections now make room."""
-    room = start_classroom(tmp_path, "--max-http-connections-per-address", "40")
-    try:
-        token = room.student_token("127.0.0.34")
-        ws = websocket_from(room, "127.0.0.34")  # busy: a websocket is never evicted
-        assert socketio_auth(ws, token).startswith("40")
-        held = _hold("127.0.0.34", room.port, 60)  # bodies never sent
-        r = room.join("127.0.0.34", "Classmate")  # same address, a fresh connection
-        assert r.status_code == 200, r.text
-        assert not closed_within(ws, 0.5)
-        alive = [s for s in held if not dropped(s, 0.01)]
-        assert len(alive) < 40 - 1  # the oldest waiting ones made room (within BODY_DEADLINE)
-        for s in held:
-            s.close()
-    finally:
-        stop(room)
-
-
 def test_connections_closed_before_their_body_are_freed_at_once(tmp_path: Path) -> None:
-    """Found by scripts/attack: a request closed before its body (evicted, or past the body
-    deadline) never ran the application, so uvicorn never broke its protocol <-> cycle
-    reference loop, which only a full collection (rare by design: gcpolicy) frees: ~5 KB each,
-    +240 MB from one device in 12 s."""
+    """Found by scripts/attack: a request closed before its body (by its client, or past the
+    body deadline) never ran the application, so uvicorn never broke its protocol <-> cycle
+    reference loop, which only a full collection (rare by design: gcpolicy) frees: ~2-5 KB
+    each, +240 MB from one device in 12 s."""
     room = start_classroom(tmp_path, "--max-http-connections-per-address", "200")
     try:
-        held = _hold("127.0.0.35", room.port, 300)
+        held = _hold("127.0.0.35", room.port, 200)
         time.sleep(0.5)
         before = room.rss_kib()
-        for _ in range(20):  # each round's connections evict the last round's (aged) ones
-            newer = _hold("127.0.0.35", room.port, 400)
-            for s in held:
-                s.close()
-            held = newer
+        with room.device("127.0.0.38") as other:
+            for n in range(40):  # each batch lives while the box works: it ages (gc)
+                newer = _hold(f"127.0.0.{36 + n % 2}", room.port, 200)
+                for _ in range(20):
+                    other.get("/healthz")
+                for s in held:
+                    s.close()
+                held = newer
         for s in held:
             s.close()
         time.sleep(1)
