@@ -207,12 +207,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._gated: asyncio.TimerHandle | None = None
         self._deferred: tuple[Any, Any] | None = None  # (cycle, app) waiting for its body
-        super().connection_made(transport)
-        self._peer = str(self.client[0]) if self.client else "unknown"
-        if self.budget is not None and not self.budget.admit(transport, self._peer):
+        peer = transport.get_extra_info("peername")
+        self._peer = str(peer[0]) if isinstance(peer, tuple) else "unknown"
+        self._refused = self.budget is not None and not self.budget.admit(transport, self._peer)
+        if self._refused:
+            # Before uvicorn's own set-up (flow control, two socket look-ups, its connection
+            # set): one device opened ~8,600 connections a second at its cap (scripts/attack).
             REFUSED_CONNECTIONS.warn(f"refusing a connection from {self._peer}: too many open")
             transport.abort()  # RST, no TIME_WAIT: the descriptor is back at once
             return
+        super().connection_made(transport)
         self._arm(self.header_timeout, "request headers")
 
     def on_message_begin(self) -> None:
@@ -266,6 +270,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return  # uvicorn never set it up: nothing of it to take down
         self._cancel()
         if self._gated is not None:
             self._gated.cancel()
