@@ -43,7 +43,7 @@ from classroom_box.web import api_day  # noqa: F401  (its @route rows join API_R
 from classroom_box.web.api import API_ROUTES, blueprint
 from classroom_box.web.api_answers import ANSWER_ROUTES
 from classroom_box.web.hooks import install_http_hooks
-from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard, own_origin
+from classroom_box.web.limits import BODY_TIMEOUT, RefusalGate, SocketIOGuard, own_origin
 from classroom_box.web.openapi import with_openapi
 from classroom_box.web.pages import pages, static_dir
 from classroom_box.web.urls import join_url_maker
@@ -201,11 +201,13 @@ def publish_to(sockets: Publisher, observers: list[Publisher]) -> Publisher:
 
 def create_app(settings: Settings) -> socketio.ASGIApp:
     manager = ClassroomManager()
+    gate = RefusalGate(burst=settings.socket_refusals_per_address)
     sio = ClassroomServer(
         async_mode="asgi", client_manager=manager, cors_allowed_origins=own_origin,
-        max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20,
+        max_http_buffer_size=MAX_BODY, ping_interval=25, ping_timeout=20, gate=gate,
     )
     box = build_box(settings, sio, manager)
+    gate.joins = box.join_rate
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
                       BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
@@ -216,7 +218,7 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app.after_serving(box.stop)
     install_http_hooks(app, box.store.path)
     asgi = SocketIOGuard(socketio.ASGIApp(sio, other_asgi_app=app),
-                         settings.max_connections_per_address, MAX_BODY)
+                         settings.max_connections_per_address, MAX_BODY, gate)
     asgi.box = box  # type: ignore[attr-defined]
     asgi.quart = app  # type: ignore[attr-defined]
     return asgi  # type: ignore[return-value]

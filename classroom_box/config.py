@@ -79,6 +79,10 @@ SETTINGS: tuple[Setting, ...] = (
             "open sockets allowed per client address (a class behind one NAT shares one)"),
     Setting("max_http_connections_per_address", int,
             "open TCP connections (websockets included) allowed per client address"),
+    Setting("socket_refusals_per_address", int,
+            "refused Socket.IO attempts (sessions over the cap, failed logins, bad packets) an"
+            " address may make at once, then one a second; beyond, its Socket.IO requests get"
+            " 429"),
     Setting("max_students_per_section", int,
             "students who may join one section (a join flood stops there)"),
     Setting("public_host", str, "host or IP put in join URLs (default: the LAN IP)"),
@@ -105,6 +109,7 @@ class Settings:
     teacher_login_hours: float = 12.0
     max_connections_per_address: int = 200
     max_http_connections_per_address: int = 256
+    socket_refusals_per_address: int = 40
     max_students_per_section: int = 200
     public_host: str = ""
     clock_settle: float = 60.0

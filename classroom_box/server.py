@@ -29,7 +29,7 @@ from classroom_box.appliance.qr import terminal_qr
 from classroom_box.config import Settings
 from classroom_box.domain import accounts
 from classroom_box.live.gcpolicy import return_big_blocks, tune_gc
-from classroom_box.web.limits import ConnectionBudget, fd_limit, harden
+from classroom_box.web.limits import ConnectionBudget, fd_limit, harden, quiet_websocket_lines
 from classroom_box.web.urls import base_url, remember_served
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
     budget = ConnectionBudget.for_fd_limit(settings.max_http_connections_per_address,
                                            fd_limit())
+    quiet_websocket_lines()
     return harden(uvicorn.Config(
         app, host=settings.host, port=settings.port, lifespan="on",
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio", http="httptools",
@@ -45,7 +46,7 @@ def uvicorn_config(settings: Settings, app: Any) -> uvicorn.Config:
         log_level=settings.log_level.lower(), access_log=False, timeout_graceful_shutdown=3,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-    ), budget=budget)
+    ), budget=budget, gate=getattr(app, "gate", None))
 
 
 def banner(settings: Settings, setup_token: str | None, mdns_host: str,

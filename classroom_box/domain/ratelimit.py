@@ -58,6 +58,14 @@ class KeyedBuckets:
             bucket = self.buckets[key] = TokenBucket(self.rate, self.burst)
         return bucket.take(now)
 
+    def empty(self, key: str, now: float | None = None) -> bool:
+        """True when `take` would refuse now (a key never seen has a full bucket)."""
+        bucket = self.buckets.get(key)
+        if bucket is None or bucket.tokens < 0:
+            return False
+        now = time.monotonic() if now is None else now
+        return bucket.tokens + (now - bucket.stamp) * bucket.rate < 1
+
     def _sweep(self, now: float) -> None:
         for key, b in list(self.buckets.items()):
             if b.tokens + (now - b.stamp) * b.rate >= b.burst:

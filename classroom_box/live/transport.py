@@ -95,6 +95,7 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
         except (ValueError, TypeError, KeyError, IndexError) as exc:
             BAD_BODIES.warn(f"closing {self.sid}: undecodable long-polling body"
                             f" ({type(exc).__name__})")
+            refused(self.server, peer_address(environ))
             # abort: a plain close would wait for a GET to flush the close packet
             await self.close(wait=False, abort=True)
             # engineio forgets a closed session only when its service task walks past it (up
@@ -145,6 +146,14 @@ class LeanSocket(AsyncSocket):  # type: ignore[misc]
             self._websocket = None
 
 
+def refused(eio: Any, address: str) -> None:
+    """Count a refusal for the address in the box's `RefusalGate` (hung on the Engine.IO
+    server as `gate` by `ClassroomServer`; absent when the server was built without one)."""
+    gate = getattr(eio, "gate", None)
+    if gate is not None:
+        gate.refused(address)
+
+
 BAD_BODIES = RateLimitedWarning(log)
 # Refusals a device can repeat at will: one line per refusal was ~250 KB of log a second from
 # one laptop (scripts/attack, issue 15).
@@ -159,11 +168,14 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
     whether it authenticated or not (issue 15: 3,000 handshakes in 0.8 s, +36 MB). Now each
     address may hold `PENDING_PER_ADDRESS` sessions that have not authenticated, each gets
     `AUTH_DEADLINE` seconds to do so, and a session is closed after `MAX_REFUSALS` refused
-    authentications (or at the first, once its address has failed too often).
+    authentications (or at the first, once its address has failed too often). Every refusal
+    is also counted in `gate` (`web/limits.RefusalGate`), which stops a device that keeps
+    being refused before its requests reach Engine.IO.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, gate: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.eio.gate = gate
         self.pending: dict[str, tuple[str, asyncio.TimerHandle]] = {}  # eio sid -> address
         self.pending_per_address: dict[str, int] = defaultdict(int)
         self.refusals: dict[str, int] = defaultdict(int)
@@ -182,6 +194,7 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
             # attachment in memory until the last one arrived (issue 15: 1,500 frames of 60 KB
             # grew the box by 90 MB, never returned), so anything binary ends the connection.
             log.warning("closing %s: binary Socket.IO packet refused", eio_sid)
+            refused(self.eio, peer_address(self.environ.get(eio_sid, {})))
             await self.eio.disconnect(eio_sid)
             return None
         try:
@@ -193,6 +206,7 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
         except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
             log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,
                         type(exc).__name__)
+            refused(self.eio, peer_address(self.environ.get(eio_sid, {})))
             await self.eio.disconnect(eio_sid)
             return None
         return await super()._handle_eio_message(eio_sid, data)
@@ -203,6 +217,7 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
                 and not is_box_itself(address)):
             REFUSED_SESSIONS.warn(f"refusing an Engine.IO session from {address}:"
                                   f" {self.pending_per_address[address]} not authenticated")
+            refused(self.eio, address)
             return False
         timer = asyncio.get_running_loop().call_later(AUTH_DEADLINE, self._expire, eio_sid)
         self.pending[eio_sid] = (address, timer)
@@ -222,6 +237,7 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
             self._settle(eio_sid)
             return
         address = self.pending.get(eio_sid, ("unknown", None))[0]
+        refused(self.eio, address)
         self.refusals[eio_sid] += 1
         self.auth_failures.fail("addr:" + address)
         if (self.refusals[eio_sid] >= MAX_REFUSALS

@@ -14,6 +14,11 @@ Three things the frameworks do not do for us:
 - Engine.IO's ASGI driver believes every request is `http` (it only reads X-Forwarded-Proto), so its
   default same-origin check refuses browsers under TLS. `own_origin` compares the Origin with the
   scheme and Host the request really arrived on.
+- A device can repeat a refused Engine.IO request hundreds of times a second, and each refusal
+  costs the box's one event loop a parse, an environ, a session and its answer (issue 15: the
+  class's p95 rose 2.5-4x under such floods). `RefusalGate` counts refusals per address; once an
+  address has spent its burst, `GuardedHttpToolsProtocol` answers its Engine.IO requests 429
+  straight from the parser callback, after holding them a second, before any ASGI work.
 """
 
 from __future__ import annotations
@@ -21,25 +26,50 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
+import time
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import httptools
 import uvicorn
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from classroom_box.domain.ratelimit import RateLimitedWarning, is_box_itself
+from classroom_box.domain.ratelimit import (
+    KeyedBuckets,
+    RateLimitedWarning,
+    TokenBucket,
+    is_box_itself,
+)
 
 log = logging.getLogger(__name__)
 # A device refused again and again gets one line per 10 s, not one per refusal (~250 KB of log a
 # second from one laptop holding 1,100 connections: scripts/attack, issue 15).
 REFUSED_CONNECTIONS = RateLimitedWarning(log, level=logging.INFO)
 REFUSED_WEBSOCKETS = RateLimitedWarning(log)
+REFUSED_EARLY = RateLimitedWarning(log, level=logging.INFO)
 HEADER_TIMEOUT = 10.0  # seconds for a request line + headers; a phone on bad Wi-Fi needs < 1 s
 BODY_TIMEOUT = 5.0  # seconds for a body (64 KiB at most) once the headers are in
 MAX_SOCKETS_PER_ADDRESS = 200  # a whole school behind one NAT address must still fit
+REFUSALS_PER_ADDRESS = 40  # refused Engine.IO attempts an address may make in a burst
+REFUSAL_HOLD = 1.0  # seconds a gated request waits for its 429: a flooding thread slows to 1/s
+
+
+def _canned_429(body: bytes, retry_after: int) -> bytes:
+    """A whole 429 answer, built once: the gated path allocates no response."""
+    return (b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\nretry-after: %d\r\nx-content-type-options: nosniff\r\n"
+            b"connection: close\r\n\r\n%s" % (len(body), retry_after, body))
+
+
+TOO_MANY_REFUSALS = _canned_429(b'{"error": {"code": "throttled", "message": "too many refused'
+                                b' attempts from this device: retry later"}}', 1)
+TOO_MANY_JOINS = _canned_429(b'{"error": {"code": "throttled", "message": "too many joins from'
+                             b' this device; wait a minute"}}', 60)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -104,24 +134,90 @@ def fd_limit() -> int:
     return soft
 
 
+@dataclass
+class RefusalGate:
+    """Refused Engine.IO/Socket.IO attempts per client address: `burst` at once, then `rate`/s.
+
+    The box refuses a handshake over the pending-session cap, a failed authentication, an
+    undecodable body, a binary packet, a websocket over the cap; each is cheap alone, but one
+    laptop repeats them hundreds of times a second. Once an address has spent its refusals,
+    its Engine.IO requests are answered 429 by the protocol before any parsing beyond the
+    request line and headers (`GuardedHttpToolsProtocol`). HTTP routes (`/api`, pages) are not
+    gated: they have their own throttles, and a classmate behind the same NAT must still join.
+    The box itself (loopback) is never gated.
+    """
+
+    burst: int = REFUSALS_PER_ADDRESS
+    rate: float = 1.0
+    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    # the box's new-students-per-address budget (`Box.join_rate`): while an address has none
+    # left, its `POST /api/join` would be 429 anyway (a rejoin with the device's cookie aside),
+    # so the protocol answers it, held, instead of Quart, the JSON parser and SQLite (a join
+    # flood kept ~300 such 429s a second going through all of them: scripts/attack)
+    joins: KeyedBuckets | None = None
+
+    def gated(self, address: str, method: bytes, url: bytes) -> bytes | None:
+        """The canned answer for a request the protocol refuses itself, or None (the usual
+        case: one or two dict lookups)."""
+        refusing = self.closed(address)
+        joining = method == b"POST" and self.joins is not None and self.joins.empty(address)
+        if not (refusing or joining):
+            return None
+        path = _routed_path(url)
+        if refusing and path.startswith(b"/socket.io"):
+            return TOO_MANY_REFUSALS
+        if joining and path == b"/api/join":
+            return TOO_MANY_JOINS
+        return None
+
+    def refused(self, address: str) -> None:
+        """The box refused something from this address."""
+        if is_box_itself(address):
+            return
+        now = time.monotonic()
+        bucket = self.buckets.get(address)
+        if bucket is None:
+            if len(self.buckets) >= 10_000:
+                self._sweep(now)
+            bucket = self.buckets[address] = TokenBucket(self.rate, self.burst)
+        bucket.take(now)
+
+    def closed(self, address: str) -> bool:
+        """True while the address has no refusal left (no allocation: a dict lookup)."""
+        bucket = self.buckets.get(address)
+        return bucket is not None and (
+            bucket.tokens + (time.monotonic() - bucket.stamp) * self.rate < 1)
+
+    def _sweep(self, now: float) -> None:
+        for key, b in list(self.buckets.items()):
+            if b.tokens + (now - b.stamp) * b.rate >= b.burst:
+                del self.buckets[key]
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """httptools protocol with deadlines for headers and body, and a connection budget."""
+    """httptools protocol with deadlines for headers and body, a connection budget, and the
+    refusal gate for Engine.IO requests."""
 
     header_timeout: float = HEADER_TIMEOUT
     body_timeout: float = BODY_TIMEOUT
     budget: ConnectionBudget | None = None
+    gate: RefusalGate | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._timer: asyncio.TimerHandle | None = None
-        super().connection_made(transport)
-        if self.budget is not None and not self.budget.admit(transport, self._address()):
-            REFUSED_CONNECTIONS.warn(f"refusing a connection from {self._address()}: too many open")
+        self._gated: asyncio.TimerHandle | None = None
+        self._deferred: tuple[Any, Any] | None = None  # (cycle, app) waiting for its body
+        peer = transport.get_extra_info("peername")
+        self._peer = str(peer[0]) if isinstance(peer, tuple) else "unknown"
+        self._refused = self.budget is not None and not self.budget.admit(transport, self._peer)
+        if self._refused:
+            # Before uvicorn's own set-up (flow control, two socket look-ups, its connection
+            # set): one device opened ~8,600 connections a second at its cap (scripts/attack).
+            REFUSED_CONNECTIONS.warn(f"refusing a connection from {self._peer}: too many open")
             transport.abort()  # RST, no TIME_WAIT: the descriptor is back at once
             return
+        super().connection_made(transport)
         self._arm(self.header_timeout, "request headers")
-
-    def _address(self) -> str:
-        return str(self.client[0]) if self.client else "unknown"
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -129,22 +225,81 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel()
+        if self._gated is not None:
+            return  # a request pipelined behind a gated one: the connection is closing
+        if self.gate is not None:
+            answer = self.gate.gated(self._peer, self.parser.get_method(), self.url)
+            if answer is not None:
+                self._refuse_later(answer)
+                return
         super().on_headers_complete()
         self._arm(self.body_timeout, "request body")
 
+    def on_body(self, body: bytes) -> None:
+        if self._gated is None:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
         self._cancel()
+        if self._gated is not None:
+            return
         super().on_message_complete()
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            super()._start_asgi_task(*deferred)
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        """Start the application only once a (small) body is in (uvicorn starts it at the
+        headers; private: `HttpToolsProtocol._start_asgi_task`).
+
+        A request whose body never comes then costs no task, no Quart request, no Engine.IO
+        environ: closing it at the body deadline is as cheap as refusing it. A client that
+        asked for `100 Continue`, or a body larger than uvicorn buffers before pausing, starts
+        at once as before (the application answers 100 or 413).
+        """
+        if (cycle.more_body and not cycle.waiting_for_100_continue
+                and _buffered_body(cycle.scope["headers"])):
+            self._deferred = (cycle, app)
+            return
+        super()._start_asgi_task(cycle, app)
 
     def handle_websocket_upgrade(self) -> None:
         self._cancel()  # the websocket protocol takes over; engineio pings it from now on
+        if self._gated is not None:
+            return
         super().handle_websocket_upgrade()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._refused:
+            return  # uvicorn never set it up: nothing of it to take down
         self._cancel()
+        if self._gated is not None:
+            self._gated.cancel()
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            # The application never ran, so uvicorn never broke the cycle <-> protocol loop
+            # (its run_asgi does, on the way out); left to the rare full collections
+            # (gcpolicy), ~2-5 KB each: +240 MB from one device in 12 s (scripts/attack).
+            deferred[0].on_response = _nothing
         if self.budget is not None:
             self.budget.release(self.transport)
         super().connection_lost(exc)
+
+    def _refuse_later(self, answer: bytes) -> None:
+        """429 in REFUSAL_HOLD seconds, reading nothing more meanwhile, then hang up.
+
+        No ASGI task, no scope beyond uvicorn's own, no environ, no session. Held, because an
+        instant 429 only makes a flooding loop spin faster; held, each of its connections
+        costs the box one timer a second.
+        """
+        REFUSED_EARLY.warn(f"answering {self._peer} 429 up front: too many refusals or joins")
+        self.transport.pause_reading()
+        self._gated = self.loop.call_later(REFUSAL_HOLD, self._answer_429, answer)
+
+    def _answer_429(self, answer: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(answer)
+            self.transport.close()
 
     def _arm(self, seconds: float, what: str) -> None:
         self._cancel()
@@ -173,29 +328,75 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().connection_lost(exc)
 
 
+def _nothing() -> None:
+    """What a cycle that will never answer calls when done (nothing)."""
+
+
+def _buffered_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """A Content-Length body uvicorn will buffer whole without pausing the socket."""
+    for name, value in headers:
+        if name == b"content-length":
+            return value.isdigit() and int(value) <= HIGH_WATER_LIMIT
+    return False  # chunked (or no body): the application starts at once, as before
+
+
+def _routed_path(url: bytes) -> bytes:
+    """The path as uvicorn will hand it on (absolute-form and %-escapes too)."""
+    try:
+        path = httptools.parse_url(url).path or b""
+    except httptools.HttpParserInvalidURLError:
+        return b""  # uvicorn answers it 400 itself
+    return urllib.parse.unquote_to_bytes(path) if b"%" in path else path
+
+
 def guarded_protocol(header_timeout: float, body_timeout: float = BODY_TIMEOUT,
-                     budget: ConnectionBudget | None = None) -> type[GuardedHttpToolsProtocol]:
-    """A protocol class with its own deadlines and budget (tests use short ones)."""
+                     budget: ConnectionBudget | None = None,
+                     gate: RefusalGate | None = None) -> type[GuardedHttpToolsProtocol]:
+    """A protocol class with its own deadlines, budget and gate (tests use short ones)."""
     return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,),
                 {"header_timeout": header_timeout, "body_timeout": body_timeout,
-                 "budget": budget})
+                 "budget": budget, "gate": gate})
 
 
 def harden(config: uvicorn.Config, header_timeout: float = HEADER_TIMEOUT,
-           body_timeout: float = BODY_TIMEOUT,
-           budget: ConnectionBudget | None = None) -> uvicorn.Config:
-    """Put the slow-client guard and the connection budget into a uvicorn config."""
-    config.http = guarded_protocol(header_timeout, body_timeout, budget)
+           body_timeout: float = BODY_TIMEOUT, budget: ConnectionBudget | None = None,
+           gate: RefusalGate | None = None) -> uvicorn.Config:
+    """Put the slow-client guard, the connection budget and the refusal gate into a config."""
+    config.http = guarded_protocol(header_timeout, body_timeout, budget, gate)
     config.ws = type("GuardedWebSocketProtocol", (GuardedWebSocketProtocol,), {"budget": budget})
     return config
+
+
+class WebSocketLines(logging.Filter):
+    """Drops the INFO lines uvicorn and websockets log per websocket ("WebSocket /socket.io/..."
+    accepted or refused, "connection open", "connection closed"): three per student connect,
+    and ~300 KB in 12 s from one device opening refused websockets (scripts/attack). The box
+    logs its own refusals, rate-limited. With --log-level DEBUG they stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        msg = record.msg
+        return not (isinstance(msg, str) and (msg.startswith('%s - "WebSocket ')
+                                              or msg in PER_WEBSOCKET))
+
+
+PER_WEBSOCKET = frozenset({"connection open", "connection closed"})
+
+
+def quiet_websocket_lines() -> None:
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, WebSocketLines) for f in uvicorn_log.filters):
+        uvicorn_log.addFilter(WebSocketLines())
 
 
 class SocketIOGuard:
     """ASGI middleware: cap WebSockets per address; refuse oversized Engine.IO POSTs up front."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_SOCKETS_PER_ADDRESS,
-                 max_body: int = 64 * 1024) -> None:
+                 max_body: int = 64 * 1024, gate: RefusalGate | None = None) -> None:
         self.app, self.limit, self.max_body = app, limit, max_body
+        self.gate = gate
         self.open: dict[str, int] = defaultdict(int)
 
     def __getattr__(self, name: str) -> Any:
@@ -207,6 +408,7 @@ class SocketIOGuard:
         if scope["type"] == "http" and _is_engineio(scope):
             body = None if self._too_big(scope) else await self._whole_body(receive)
             if body is None:
+                self._refused(scope)
                 await _too_large(send)
                 return
             if isinstance(body, Gone):
@@ -218,6 +420,7 @@ class SocketIOGuard:
         address = str((scope.get("client") or ("unknown",))[0])
         if self.open[address] >= self.limit:
             REFUSED_WEBSOCKETS.warn(f"refusing websocket from {address}: {self.open[address]} open")
+            self._refused(scope)
             await send({"type": "websocket.close", "code": 1008})
             return
         self.open[address] += 1
@@ -228,6 +431,10 @@ class SocketIOGuard:
             if self.open[address] <= 0:
                 del self.open[address]
 
+
+    def _refused(self, scope: Scope) -> None:
+        if self.gate is not None:
+            self.gate.refused(str((scope.get("client") or ("unknown",))[0]))
 
     async def _whole_body(self, receive: Receive) -> bytes | Gone | None:
         """Engine.IO's body, read before Engine.IO sees the request (None: too large).
