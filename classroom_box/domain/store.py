@@ -222,8 +222,12 @@ class Store:
                 raise
 
     async def close(self) -> None:
-        while self._committers:  # what was written is committed (and published) first
-            await asyncio.gather(*self._committers, return_exceptions=True)
+        # What was written is committed (and published) first. Asked by done(), not by the set's
+        # size: a finished task leaves the set only in a done-callback, which had not run when
+        # this loop spun on it (seen on 3.13: a committer of another event loop, a test's).
+        while pending := [task for task in self._committers if not task.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._committers.clear()
         for conn in (self._quick, *self._all_readers, self._writer):
             if conn is not None:
                 await conn.close()
