@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from classroom_box.domain.store import Store, SyncTx
@@ -113,3 +115,13 @@ async def test_an_applied_body_that_fills_the_disk_fails_alone_or_with_its_batch
     stored = {r[0] for r in await store.all("SELECT x FROM t")}
     assert stored == ({1, 3} if before is None else {3})
     assert before is None or isinstance(before, sqlite3.OperationalError)
+
+
+def test_the_aiosqlite_internals_store_apply_reaches_are_still_there() -> None:
+    """`Store.apply` runs a batch of bodies in one trip through aiosqlite's private
+    `Connection._execute(fn, *args)` with the sqlite3 connection `Connection._conn`: an
+    aiosqlite release that renames them fails here, not in a classroom."""
+    execute = aiosqlite.Connection._execute
+    assert inspect.iscoroutinefunction(execute)
+    assert list(inspect.signature(execute).parameters)[:2] == ["self", "fn"]
+    assert isinstance(inspect.getattr_static(aiosqlite.Connection, "_conn"), property)
