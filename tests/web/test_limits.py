@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 import websockets
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 import tests.helpers
 from classroom_box.config import Settings
@@ -123,3 +125,14 @@ async def test_slowloris_client_is_dropped(tmp_path: Path) -> None:
 def test_serve_uses_the_slow_header_guard(tmp_path: Path) -> None:
     config = uvicorn_config(Settings(data_dir=tmp_path), object())
     assert isinstance(config.http, type) and issubclass(config.http, GuardedHttpToolsProtocol)
+
+
+def test_the_uvicorn_internals_the_guard_reaches_are_still_there() -> None:
+    """`GuardedHttpToolsProtocol` overrides uvicorn's private `_start_asgi_task(cycle, app)` and
+    reads the cycle's `more_body`, `waiting_for_100_continue` and `on_response`: a uvicorn
+    release that renames them fails here, not as a box that stops deferring held bodies."""
+    assert list(inspect.signature(HttpToolsProtocol._start_asgi_task).parameters) == [
+        "self", "cycle", "app"]
+    made = inspect.getsource(RequestResponseCycle.__init__)
+    for name in ("more_body", "waiting_for_100_continue", "on_response"):
+        assert f"self.{name} =" in made, name
