@@ -23,8 +23,9 @@ import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 
+from classroom_box.domain.applied import SyncTx
 from classroom_box.domain.clock import JUMP_TOLERANCE, shift_by, shifted
-from classroom_box.domain.store import Store, SyncTx, Tx
+from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import from_iso, iso, utcnow
 
 log = logging.getLogger(__name__)

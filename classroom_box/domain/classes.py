@@ -10,7 +10,8 @@ import sqlite3
 from datetime import timedelta
 from typing import Any
 
-from classroom_box.domain.store import Store, SyncTx, Tx
+from classroom_box.domain.applied import SyncTx
+from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import JOIN_ALPHABET, ApiError, iso, utcnow
 
 JOIN_CODE_LENGTH = 6  # 31**6 ~ 887 million codes; join attempts are throttled on top

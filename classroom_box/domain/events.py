@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from classroom_box.domain.applied import SyncTx
 from classroom_box.domain.clock import Clock
 from classroom_box.domain.event_types import EVENT_TYPES
-from classroom_box.domain.store import Store, SyncTx, Tx
+from classroom_box.domain.store import Store, Tx
 
 
 def classroom_room(class_id: int, section_id: int) -> str:

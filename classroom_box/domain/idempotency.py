@@ -16,7 +16,8 @@ import re
 import sqlite3
 from typing import Any
 
-from classroom_box.domain.store import Store, SyncTx, Tx
+from classroom_box.domain.applied import SyncTx
+from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import ApiError
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")

@@ -11,10 +11,11 @@ import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 
+from classroom_box.domain.applied import SyncTx
 from classroom_box.domain.clock import Clock, shift_by, shifted
 from classroom_box.domain.event_types import LECTURE_FIELDS, SCHEDULE_FIELDS
 from classroom_box.domain.events import EventLog
-from classroom_box.domain.store import Store, SyncTx, Tx
+from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import ApiError, from_iso, iso
 
 DEFAULT_DURATION = 45

@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from classroom_box.domain import idempotency, results
+from classroom_box.domain.applied import SyncTx
 from classroom_box.domain.auth import Principal
 from classroom_box.domain.events import EventLog
-from classroom_box.domain.store import Store, SyncTx, Tx
+from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import ApiError, invalid, iso, utcnow
 
 KINDS = ("single", "multiple", "text", "number")

@@ -12,8 +12,6 @@ readers never block the writer) and a token lookup never waits behind a snapshot
 from __future__ import annotations
 
 import asyncio
-import errno
-import logging
 import os
 import sqlite3
 import time
@@ -25,7 +23,8 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from classroom_box.domain.schema import MIGRATIONS
+from classroom_box.domain.applied import Job, SyncTx, run_bodies
+from classroom_box.domain.migrate import migrate
 
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -40,57 +39,6 @@ PRAGMAS = (
 UNSAFE_SYNC_ENV = "CLASSROOM_BOX_TEST_UNSAFE_SYNCHRONOUS"
 
 T = TypeVar("T")
-
-
-class StorageFull(Exception):
-    """The disk (or the filesystem holding the database) is full: nothing was written.
-
-    A domain error rather than a sqlite3 one, so the web layer answers 507 and the scheduler
-    retries without knowing SQLite's error codes.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("the box's storage is full: nothing was saved; free some space")
-
-
-# SQLite reports ENOSPC as SQLITE_FULL from write(), but as an SQLITE_IOERR_* variant from
-# fsync/truncate/mmap; the extended code does not carry errno, so an I/O error counts as "full"
-# only when the filesystem has no space left.
-_IOERR = 10
-
-
-def storage_full(exc: BaseException, path: Path) -> StorageFull | None:
-    """The domain error for `exc` if it means "disk full", else None (the one mapping)."""
-    if isinstance(exc, StorageFull):
-        return exc
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return StorageFull()
-    if not isinstance(exc, sqlite3.Error):
-        return None
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code == sqlite3.SQLITE_FULL:
-        return StorageFull()
-    if code is not None and code & 0xFF == _IOERR and _no_space_left(path):
-        return StorageFull()
-    return None
-
-
-def log_write_failure(logger: logging.Logger, exc: BaseException, path: Path,
-                      what: str) -> None:
-    """One line for a background write that the disk refused (it will be retried), a traceback
-    for anything else: the shared wording of the timers and the pruner."""
-    if storage_full(exc, path) is None:
-        logger.exception("%s failed; retrying", what)
-    else:
-        logger.warning("%s waits: storage full", what)
-
-
-def _no_space_left(path: Path) -> bool:
-    try:
-        stat = os.statvfs(path.parent)
-    except OSError:
-        return False
-    return stat.f_bavail * stat.f_frsize < 64 * 1024
 
 
 # A batch commits when no write is waiting, or once it is this big or this old: that bounds how
@@ -134,33 +82,6 @@ class Tx:
         return list(await self.conn.execute_fetchall(sql, tuple(params)))
 
 
-@dataclass
-class SyncTx:
-    """A write transaction for a synchronous body (`Store.apply`), run in the writer's thread."""
-
-    conn: sqlite3.Connection
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, tuple(params))
-
-    def one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute(sql, tuple(params)).fetchone()
-        return row
-
-    def all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        return list(self.conn.execute(sql, tuple(params)).fetchall())
-
-
-@dataclass
-class Job:
-    """A synchronous body waiting for the writer; `outcome` resolves once it is committed."""
-
-    body: Callable[[SyncTx], Any]
-    outcome: asyncio.Future[Any]
-    taken: bool = False  # handed to the writer's thread: from now on it may be committed
-
-
 class Store:
     """The database: `write()` for the one writer, `read()` for snapshot reads."""
 
@@ -181,7 +102,7 @@ class Store:
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
-        await self._migrate(self._writer)
+        await migrate(self._writer)
         for _ in range(READERS):
             reader = await self._connect()
             await reader.execute("PRAGMA query_only=ON")
@@ -200,26 +121,6 @@ class Store:
         if os.environ.get(UNSAFE_SYNC_ENV) == "NORMAL":
             await conn.execute("PRAGMA synchronous=NORMAL")
         return conn
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            row = await cur.fetchone()
-        version = int(row[0]) if row else 0
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"database schema {version} is newer than this classroom-box "
-                f"({len(MIGRATIONS)}); upgrade the software"
-            )
-        for number in range(version, len(MIGRATIONS)):
-            await conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in _split_sql(MIGRATIONS[number]):
-                    await conn.execute(statement)
-                await conn.execute(f"PRAGMA user_version={number + 1}")
-                await conn.execute("COMMIT")
-            except BaseException:
-                await conn.execute("ROLLBACK")
-                raise
 
     async def close(self) -> None:
         # What was written is committed (and published) first. Asked by done(), not by the set's
@@ -315,7 +216,7 @@ class Store:
         try:
             # aiosqlite's own queue to its thread: the one way to run a function there
             done, lost = await self._writer._execute(
-                _run_bodies, self._writer._conn, jobs, batch is None)
+                run_bodies, self._writer._conn, jobs, batch is None)
         except BaseException as exc:  # BEGIN failed: nothing ran
             for job in jobs:
                 job.outcome.set_exception(exc)
@@ -492,38 +393,6 @@ async def settle(step: Coroutine[Any, Any, T]) -> tuple[T, bool]:
             cancelled = True
 
 
-Done = tuple[bool, Any, list[Callable[[], None]]]  # (failed, result or error, after-commit hooks)
-
-
-def _run_bodies(conn: sqlite3.Connection, jobs: list[Job],
-                begin: bool) -> tuple[list[Done], bool]:
-    """In the writer's thread: each body in its own savepoint. Stops early when SQLite dropped
-    the whole transaction under a body (disk full, I/O error): the batch is lost, and the rest
-    wait for a new one."""
-    if begin:
-        conn.execute("BEGIN IMMEDIATE")
-    done: list[Done] = []
-    for job in jobs:
-        if not conn.in_transaction:
-            return done, True
-        tx = SyncTx(conn)
-        try:
-            conn.execute("SAVEPOINT body")
-            value = job.body(tx)
-            conn.execute("RELEASE body")
-        except Exception as exc:
-            done.append((True, exc, []))
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK TO body")
-                    conn.execute("RELEASE body")
-                except sqlite3.Error:
-                    return done, True
-            continue
-        done.append((False, value, tx.after_commit))
-    return done, not conn.in_transaction
-
-
 def _resolve(outcome: asyncio.Future[Any],
              value: Any) -> Callable[[asyncio.Future[None]], None]:
     """Pass the batch's commit (or its error) on to one body's caller, with the body's result."""
@@ -534,14 +403,3 @@ def _resolve(outcome: asyncio.Future[Any],
         else:
             outcome.set_result(value)
     return resolve
-
-
-def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (ours contain no semicolons inside literals)."""
-    statements = []
-    for chunk in script.split(";"):
-        lines = [ln for ln in chunk.splitlines() if not ln.strip().startswith("--")]
-        text = "\n".join(lines).strip()
-        if text:
-            statements.append(text)
-    return statements

@@ -11,7 +11,7 @@ from pathlib import Path
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from classroom_box.domain.store import storage_full
+from classroom_box.domain.diskfull import storage_full
 from classroom_box.domain.validation import ApiError
 from classroom_box.web.api import error_response
 from classroom_box.web.limits import is_own_origin

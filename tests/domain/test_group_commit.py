@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from classroom_box.domain.applied import SyncTx
 from classroom_box.domain.clock import Clock
 from classroom_box.domain.events import Event, EventLog
-from classroom_box.domain.store import Store, SyncTx
+from classroom_box.domain.store import Store
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from classroom_box.domain.store import Store, SyncTx
+from classroom_box.domain.applied import SyncTx
+from classroom_box.domain.store import Store
 
 
 @pytest.fixture
