@@ -44,9 +44,11 @@ from classroom_box.web import api_day  # noqa: F401  (its @route rows join API_R
 from classroom_box.web.api import API_ROUTES, blueprint
 from classroom_box.web.api_answers import ANSWER_ROUTES
 from classroom_box.web.hooks import install_http_hooks
-from classroom_box.web.limits import BODY_TIMEOUT, RefusalGate, SocketIOGuard, own_origin
+from classroom_box.web.limits import BODY_TIMEOUT, SocketIOGuard
 from classroom_box.web.openapi import with_openapi
+from classroom_box.web.origin import own_origin
 from classroom_box.web.pages import pages, static_dir
+from classroom_box.web.refusals import RefusalGate
 from classroom_box.web.urls import join_url_maker
 
 log = logging.getLogger(__name__)

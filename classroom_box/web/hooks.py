@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 from classroom_box.domain.diskfull import storage_full
 from classroom_box.domain.validation import ApiError
 from classroom_box.web.api import error_response
-from classroom_box.web.limits import is_own_origin
+from classroom_box.web.origin import is_own_origin
 from classroom_box.web.pages import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)

@@ -12,13 +12,13 @@ Three things the frameworks do not do for us:
   an oversized long-polling POST with 413 itself: Engine.IO would disconnect the session and then
   wait forever for a GET to flush the close packet, hanging the request (python-engineio 4.x).
 - Engine.IO's ASGI driver believes every request is `http` (it only reads X-Forwarded-Proto), so its
-  default same-origin check refuses browsers under TLS. `own_origin` compares the Origin with the
-  scheme and Host the request really arrived on.
+  default same-origin check refuses browsers under TLS: web/origin.py has our own rule.
 - A device can repeat a refused Engine.IO request hundreds of times a second, and each refusal
   costs the box's one event loop a parse, an environ, a session and its answer (issue 15: the
-  class's p95 rose 2.5-4x under such floods). `RefusalGate` counts refusals per address; once an
-  address has spent its burst, `GuardedHttpToolsProtocol` answers its Engine.IO requests 429
-  straight from the parser callback, after holding them a second, before any ASGI work.
+  class's p95 rose 2.5-4x under such floods). `RefusalGate` (web/refusals.py) counts refusals
+  per address; once an address has spent its burst, `GuardedHttpToolsProtocol` answers its
+  Engine.IO requests 429 straight from the parser callback, after holding them a second, before
+  any ASGI work.
 """
 
 from __future__ import annotations
@@ -26,25 +26,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-import time
-import urllib.parse
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httptools
 import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-from classroom_box.domain.ratelimit import (
-    KeyedBuckets,
-    RateLimitedWarning,
-    TokenBucket,
-    is_box_itself,
-)
+from classroom_box.domain.ratelimit import RateLimitedWarning, is_box_itself
+from classroom_box.web.refusals import REFUSAL_HOLD, RefusalGate
 
 log = logging.getLogger(__name__)
 # A device refused again and again gets one line per 10 s, not one per refusal (~250 KB of log a
@@ -55,21 +48,7 @@ REFUSED_EARLY = RateLimitedWarning(log, level=logging.INFO)
 HEADER_TIMEOUT = 10.0  # seconds for a request line + headers; a phone on bad Wi-Fi needs < 1 s
 BODY_TIMEOUT = 5.0  # seconds for a body (64 KiB at most) once the headers are in
 MAX_SOCKETS_PER_ADDRESS = 200  # a whole school behind one NAT address must still fit
-REFUSALS_PER_ADDRESS = 40  # refused Engine.IO attempts an address may make in a burst
-REFUSAL_HOLD = 1.0  # seconds a gated request waits for its 429: a flooding thread slows to 1/s
 
-
-def _canned_429(body: bytes, retry_after: int) -> bytes:
-    """A whole 429 answer, built once: the gated path allocates no response."""
-    return (b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
-            b"content-length: %d\r\nretry-after: %d\r\nx-content-type-options: nosniff\r\n"
-            b"connection: close\r\n\r\n%s" % (len(body), retry_after, body))
-
-
-TOO_MANY_REFUSALS = _canned_429(b'{"error": {"code": "throttled", "message": "too many refused'
-                                b' attempts from this device: retry later"}}', 1)
-TOO_MANY_JOINS = _canned_429(b'{"error": {"code": "throttled", "message": "too many joins from'
-                             b' this device; wait a minute"}}', 60)
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -132,66 +111,6 @@ def fd_limit() -> int:
         except (ValueError, OSError) as exc:
             log.warning("could not raise the open-file limit to %s (%s)", target, exc)
     return soft
-
-
-@dataclass
-class RefusalGate:
-    """Refused Engine.IO/Socket.IO attempts per client address: `burst` at once, then `rate`/s.
-
-    The box refuses a handshake over the pending-session cap, a failed authentication, an
-    undecodable body, a binary packet, a websocket over the cap; each is cheap alone, but one
-    laptop repeats them hundreds of times a second. Once an address has spent its refusals,
-    its Engine.IO requests are answered 429 by the protocol before any parsing beyond the
-    request line and headers (`GuardedHttpToolsProtocol`). HTTP routes (`/api`, pages) are not
-    gated: they have their own throttles, and a classmate behind the same NAT must still join.
-    The box itself (loopback) is never gated.
-    """
-
-    burst: int = REFUSALS_PER_ADDRESS
-    rate: float = 1.0
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
-    # the box's new-students-per-address budget (`Box.join_rate`): while an address has none
-    # left, its `POST /api/join` would be 429 anyway (a rejoin with the device's cookie aside),
-    # so the protocol answers it, held, instead of Quart, the JSON parser and SQLite (a join
-    # flood kept ~300 such 429s a second going through all of them: scripts/attack)
-    joins: KeyedBuckets | None = None
-
-    def gated(self, address: str, method: bytes, url: bytes) -> bytes | None:
-        """The canned answer for a request the protocol refuses itself, or None (the usual
-        case: one or two dict lookups)."""
-        refusing = self.closed(address)
-        joining = method == b"POST" and self.joins is not None and self.joins.empty(address)
-        if not (refusing or joining):
-            return None
-        path = _routed_path(url)
-        if refusing and path.startswith(b"/socket.io"):
-            return TOO_MANY_REFUSALS
-        if joining and path == b"/api/join":
-            return TOO_MANY_JOINS
-        return None
-
-    def refused(self, address: str) -> None:
-        """The box refused something from this address."""
-        if is_box_itself(address):
-            return
-        now = time.monotonic()
-        bucket = self.buckets.get(address)
-        if bucket is None:
-            if len(self.buckets) >= 10_000:
-                self._sweep(now)
-            bucket = self.buckets[address] = TokenBucket(self.rate, self.burst)
-        bucket.take(now)
-
-    def closed(self, address: str) -> bool:
-        """True while the address has no refusal left (no allocation: a dict lookup)."""
-        bucket = self.buckets.get(address)
-        return bucket is not None and (
-            bucket.tokens + (time.monotonic() - bucket.stamp) * self.rate < 1)
-
-    def _sweep(self, now: float) -> None:
-        for key, b in list(self.buckets.items()):
-            if b.tokens + (now - b.stamp) * b.rate >= b.burst:
-                del self.buckets[key]
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -340,15 +259,6 @@ def _buffered_body(headers: list[tuple[bytes, bytes]]) -> bool:
     return False  # chunked (or no body): the application starts at once, as before
 
 
-def _routed_path(url: bytes) -> bytes:
-    """The path as uvicorn will hand it on (absolute-form and %-escapes too)."""
-    try:
-        path = httptools.parse_url(url).path or b""
-    except httptools.HttpParserInvalidURLError:
-        return b""  # uvicorn answers it 400 itself
-    return urllib.parse.unquote_to_bytes(path) if b"%" in path else path
-
-
 def guarded_protocol(header_timeout: float, body_timeout: float = BODY_TIMEOUT,
                      budget: ConnectionBudget | None = None,
                      gate: RefusalGate | None = None) -> type[GuardedHttpToolsProtocol]:
@@ -482,17 +392,3 @@ async def _too_large(send: Send) -> None:
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"text/plain"), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": b"payload too large"})
-
-
-def own_origin(origin: str | None, environ: dict[str, Any]) -> bool:
-    """Socket.IO CORS: only the box's own origin (scheme and host the request came in on)."""
-    if not origin:
-        return True  # not a browser cross-site request (browsers always send Origin there)
-    scope = environ.get("asgi.scope") or {}
-    return is_own_origin(origin, scope.get("scheme", "http"), environ.get("HTTP_HOST", ""))
-
-
-def is_own_origin(origin: str, scheme: str, host: str) -> bool:
-    """The one same-origin rule, for Socket.IO handshakes and for HTTP writes (CSRF)."""
-    scheme = {"ws": "http", "wss": "https"}.get(scheme, scheme)
-    return bool(host) and origin == f"{scheme}://{host}"

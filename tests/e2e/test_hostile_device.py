@@ -22,7 +22,7 @@ from websockets.sync.client import ClientConnection
 
 from classroom_box.live.transport import AUTH_DEADLINE, MAX_REFUSALS, PENDING_PER_ADDRESS
 from classroom_box.web.limits import BODY_TIMEOUT as BODY_DEADLINE
-from classroom_box.web.limits import REFUSAL_HOLD, REFUSALS_PER_ADDRESS
+from classroom_box.web.refusals import REFUSAL_HOLD, REFUSALS_PER_ADDRESS
 from tests.hostile import (
     EIO,
     Classroom,
