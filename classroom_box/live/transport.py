@@ -202,7 +202,10 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
             if pkt.packet_type == sio_packet.EVENT and not _names_an_event(pkt.data):
                 # python-socketio looks the name up in a dict: a list or object as the name
                 # raised "unhashable type" inside its dispatcher (found by tests/e2e/test_fuzz.py).
-                raise TypeError("event name is not a string")
+                # "*" and the reserved names reach the catch-all or the connect/disconnect
+                # handlers with the wrong arguments (a TypeError per packet, and a client could
+                # run the disconnect handler while staying connected).
+                raise TypeError("event name is not a client event name")
         except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
             log.warning("closing %s: malformed Socket.IO packet (%s)", eio_sid,
                         type(exc).__name__)
@@ -269,9 +272,13 @@ class ClassroomServer(socketio.AsyncServer):  # type: ignore[misc]
             self.start_background_task(self.eio.disconnect, eio_sid)
 
 
+RESERVED_NAMES = frozenset({"*", "connect", "connect_error", "disconnect", "__disconnect_final"})
+
+
 def _names_an_event(data: Any) -> bool:
-    """An EVENT packet's data must be [name, *args] with a string name."""
-    return isinstance(data, list) and bool(data) and isinstance(data[0], str)
+    """An EVENT packet's data must be [name, *args] with a string name a client may send."""
+    return (isinstance(data, list) and bool(data) and isinstance(data[0], str)
+            and data[0] not in RESERVED_NAMES)
 
 
 def peer_address(environ: dict[str, Any]) -> str:
