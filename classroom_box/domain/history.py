@@ -14,7 +14,7 @@ from typing import Any
 from classroom_box.domain.attendance_report import LECTURE_SQL, counts, lecture_lines
 from classroom_box.domain.lectures import LECTURE_COLUMNS, as_dict
 from classroom_box.domain.store import Store
-from classroom_box.domain.validation import invalid, iso, parse_time
+from classroom_box.domain.validation import invalid, iso, parse_time, small_int_text
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -23,7 +23,7 @@ DEFAULT_LIMIT = 20
 def parse_cursor(text: str) -> tuple[str, int]:
     """`<end_time>` (strictly before it) or `<end_time>,<session_id>` (before that lecture)."""
     moment, _, session = text.partition(",")
-    if session and not (session.isdigit() and len(session) < 19):
+    if session and not (small_int_text(session)):
         raise invalid("'before' must be an end_time, optionally followed by ,<session_id>")
     return iso(parse_time("before", moment)), int(session or 0)
 

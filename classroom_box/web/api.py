@@ -46,7 +46,7 @@ from classroom_box.domain.ratelimit import (
 )
 from classroom_box.domain.scheduler import Scheduler
 from classroom_box.domain.store import Store
-from classroom_box.domain.validation import ApiError, Field, Schema, invalid, validate
+from classroom_box.domain.validation import ApiError, Field, Schema, invalid, query_values, validate
 
 
 class Sockets(Protocol):
@@ -273,7 +273,7 @@ CLASSES_QUERY = {"archived": Field("int", required=False, min=0, max=1)}
 @route("GET", "/api/classes", "teacher")
 async def list_classes(principal: Principal) -> Any:
     """The calling teacher's classes; archived ones too with `?archived=1`."""
-    query = validate({k: _int_or_raw(v) for k, v in request.args.items()}, CLASSES_QUERY)
+    query = validate(query_values(request.args), CLASSES_QUERY)
     return {"classes": await box().classes.of_teacher(principal.id,
                                                       bool(query.get("archived")))}
 
@@ -418,7 +418,7 @@ LECTURES_QUERY = {"class_id": Field("id", required=False),
 @route("GET", "/api/lectures", "any")
 async def lectures(principal: Principal) -> Any:
     """Live, scheduled and today's ended lectures the caller may see."""
-    query = validate({k: _int_or_raw(v) for k, v in request.args.items()}, LECTURES_QUERY)
+    query = validate(query_values(request.args), LECTURES_QUERY)
     b = box()
     visible: Sequence[tuple[int | None, int | None]]
     if principal.kind == "student":
@@ -432,8 +432,6 @@ async def lectures(principal: Principal) -> Any:
     return await b.lecture_state([s for s in wanted if s is not None])
 
 
-def _int_or_raw(text: str) -> Any:
-    return int(text) if text.isdigit() and len(text) < 19 else text
 
 
 def throttled(message: str, wait: float) -> ApiError:

@@ -14,7 +14,15 @@ from quart import Response, request
 from classroom_box.domain.attendance_report import lines_csv, owned_report
 from classroom_box.domain.auth import Principal
 from classroom_box.domain.history import DEFAULT_LIMIT, MAX_LIMIT, ended_lectures
-from classroom_box.domain.validation import ApiError, Field, Schema, iso, utcnow, validate
+from classroom_box.domain.validation import (
+    ApiError,
+    Field,
+    Schema,
+    iso,
+    query_values,
+    utcnow,
+    validate,
+)
 from classroom_box.web.api import box, route
 
 NAME = {"name": Field("str", max_len=80)}
@@ -25,8 +33,7 @@ HISTORY_QUERY = {"section_id": Field("id", required=False),
 
 def query(schema: Schema) -> dict[str, Any]:
     """The query string, validated like a body (digit strings count as integers)."""
-    raw = {k: int(v) if v.isdigit() and len(v) < 19 else v for k, v in request.args.items()}
-    return validate(raw, schema)
+    return validate(query_values(request.args), schema)
 
 
 # --- managing classes -------------------------------------------------------------------------

@@ -27,6 +27,19 @@ async def test_out_of_range_path_id_is_404(box: RunningBox) -> None:
     assert r.status_code == 404
 
 
+async def test_non_ascii_digits_in_a_query_are_422_not_500(box: RunningBox) -> None:
+    """'²'.isdigit() is True and int('²') raises: GET /api/classes?x=² was a 500 (found by
+    schemathesis in the fresh-machine check)."""
+    teacher = await box.teacher()
+    for path, params in (("/api/classes", {"section_id": "²"}), ("/api/classes", {"¥": "²"}),
+                         ("/api/lectures", {"section_id": "٣"}),
+                         ("/api/questions", {"section_id": "²"}),
+                         ("/api/lectures/history", {"limit": "²"}),
+                         ("/api/lectures/history", {"before": "2026-01-01T00:00:00Z,²"})):
+        r = await teacher.get(path, **params)
+        assert r.status_code in (200, 422), (path, params, r.status_code, r.text)
+
+
 async def test_malformed_socket_packet_drops_client_without_error(
         box: RunningBox, caplog: pytest.LogCaptureFixture) -> None:
     teacher = await box.teacher()
