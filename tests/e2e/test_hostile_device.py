@@ -325,8 +325,11 @@ def test_refusals_log_a_few_lines_and_no_traceback(tmp_path: Path) -> None:
         assert answers.count(200) == PENDING_PER_ADDRESS  # 30 sessions refused
         for _ in range(20):  # bad tokens sent without waiting: CONNECTs queue behind the close
             ws = websocket_from(room, "127.0.0.53")
-            for n in range(5):
-                ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
+            try:
+                for n in range(5):
+                    ws.send(f'40{{"token": "not-a-token-but-long-enough-{n:04d}"}}')
+            except ConnectionClosed:  # a loaded machine: the box hung up before the 5th was sent
+                pass
             assert closed_within(ws, 5)
         for s in held:
             s.close()
