@@ -23,7 +23,7 @@ DEFAULT_LIMIT = 20
 def parse_cursor(text: str) -> tuple[str, int]:
     """`<end_time>` (strictly before it) or `<end_time>,<session_id>` (before that lecture)."""
     moment, _, session = text.partition(",")
-    if session and not (small_int_text(session)):
+    if session and not small_int_text(session):
         raise invalid("'before' must be an end_time, optionally followed by ,<session_id>")
     return iso(parse_time("before", moment)), int(session or 0)
 

@@ -432,8 +432,6 @@ async def lectures(principal: Principal) -> Any:
     return await b.lecture_state([s for s in wanted if s is not None])
 
 
-
-
 def throttled(message: str, wait: float) -> ApiError:
     exc = ApiError(429, "throttled", message)
     exc.retry_after = max(1, math.ceil(wait))  # type: ignore[attr-defined]
