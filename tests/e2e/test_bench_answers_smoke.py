@@ -33,4 +33,5 @@ def test_bench_answers_scenario() -> None:
     assert box["storm_fanout_lost"] == 0 and box["storm_fanout_p99_ms"] > 0
     assert box["join_storm_failed"] == 0 and box["join_storm_s"] > 0
     if shutil.which("strace"):
-        assert box["answers_fsyncs"] is not None and box["fsyncs_per_answer"] >= 0
+        # 20 acked answers were committed, so fsynced at least once (WAL, synchronous=FULL)
+        assert box["answers_fsyncs"] >= 1 and box["joins_fsyncs"] >= 1
