@@ -173,6 +173,13 @@ async def healthz(_: Principal | None) -> Any:
     return {"status": "ok", "version": __version__}
 
 
+@route("GET", "/api/box/stats", "teacher")
+async def box_stats(_: Principal) -> Any:
+    """What the box has written so far: `commits` (each one fsync of the write-ahead log), the
+    figure group commit keeps low (scripts/bench reads it around each step)."""
+    return {"commits": box().store.commits}
+
+
 @route("GET", "/api/setup", "public")
 async def setup_status(_: Principal | None) -> Any:
     """Whether the first teacher account still has to be created."""

@@ -1,7 +1,7 @@
 """Smoke run of `scripts/bench --scenario answers` (N = 20), so that benchmark cannot rot either.
 
 The real script end to end: the box as its own process, the Node load generator answering half
-over the socket and half over HTTP, strace counting fsyncs when it is installed. It asserts what
+over the socket and half over HTTP, the box counting its commits. It asserts what
 must always hold (every answer acknowledged once, the tally exact, the joiners all synced), never
 the performance targets, which depend on the machine.
 """
@@ -32,6 +32,6 @@ def test_bench_answers_scenario() -> None:
     assert box["tally_final"] == 20 and box["tally_after_last_ack_ms"] is not None
     assert box["storm_fanout_lost"] == 0 and box["storm_fanout_p99_ms"] > 0
     assert box["join_storm_failed"] == 0 and box["join_storm_s"] > 0
-    if shutil.which("strace"):
-        # 20 acked answers were committed, so fsynced at least once (WAL, synchronous=FULL)
-        assert box["answers_fsyncs"] >= 1 and box["joins_fsyncs"] >= 1
+    # 20 acked answers and 20 joins were committed (the box's own count of every commit in the
+    # step: the teacher's progress updates during the storm and attendance commit too)
+    assert box["answers_commits"] >= 1 and box["joins_commits"] >= 1

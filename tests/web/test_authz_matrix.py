@@ -245,6 +245,7 @@ MATRIX: tuple[Row, ...] = (
         (401,) * 5, "wrong password"),
     Row("POST /api/auth/logout", fixed("POST", "/api/auth/logout", {}), ANY_LOGGED_IN),
     Row("GET /api/me", fixed("GET", "/api/me"), ANY_LOGGED_IN),
+    Row("GET /api/box/stats", fixed("GET", "/api/box/stats"), (401, 403, 403, 200, 200)),
     # like /api/me, but anonymous gets 200 {role: null}: the pages ask it on every first visit
     Row("GET /api/session", fixed("GET", "/api/session"), (200, 200, 200, 200, 200)),
     Row("POST /api/classes", fixed("POST", "/api/classes", {"name": "New", "sections": ["Z"]}),
