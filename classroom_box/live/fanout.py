@@ -10,17 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
 from classroom_box.domain.events import Event
-from classroom_box.live.rooms import IndexedRooms
 from classroom_box.live.transport import send_packet
 
 NAMESPACE = "/"
 
 
-class ClassroomManager(IndexedRooms):
+class ClassroomManager(socketio.AsyncManager):
     """Fan-out with one encode per event and one awaited send per recipient (no task each)."""
 
     def encode(self, event: str, data: Any) -> list[eio_packet.Packet]:
