@@ -40,7 +40,7 @@ from classroom_box.live.dispatch import Dispatcher
 from classroom_box.live.fanout import ClassroomManager
 from classroom_box.live.realtime import Realtime
 from classroom_box.live.transport import ClassroomServer
-from classroom_box.web import api_day  # noqa: F401  (its @route rows join API_ROUTES)
+from classroom_box.web import api_day, api_lectures  # noqa: F401  (their @route rows join API_ROUTES)
 from classroom_box.web.api import API_ROUTES, blueprint
 from classroom_box.web.api_answers import ANSWER_ROUTES
 from classroom_box.web.hooks import install_http_hooks

@@ -1,7 +1,7 @@
 """What HTTP offers for a teacher's day beyond the live lecture: managing classes, attendance and
-It must never import the live layer (sockets are reached through `Box.realtime`).
 history. Rows of the same route table as api.py (who may call, input schema), so the OpenAPI
-description and the authorization matrix cover them like every other route.
+description and the authorization matrix cover them like every other route. It must never import
+the live layer (sockets are reached through `Box.realtime`).
 """
 
 from __future__ import annotations

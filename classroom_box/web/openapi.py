@@ -15,9 +15,10 @@ from typing import Any
 from classroom_box import __version__
 from classroom_box.domain.auth import COOKIE_NAME, Principal
 from classroom_box.domain.validation import json_schema
-from classroom_box.web.api import CLASSES_QUERY, LECTURES_QUERY, Route
+from classroom_box.web.api import CLASSES_QUERY, Route
 from classroom_box.web.api_answers import IDEMPOTENT_PATHS, QUESTIONS_QUERY
 from classroom_box.web.api_day import HISTORY_QUERY
+from classroom_box.web.api_lectures import LECTURES_QUERY
 
 PATH_PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 ERROR = {"$ref": "#/components/schemas/Error"}
