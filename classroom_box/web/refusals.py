@@ -5,13 +5,12 @@ nor an HTTP route other than `/socket.io` and `POST /api/join`.
 
 from __future__ import annotations
 
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 
 import httptools
 
-from classroom_box.domain.ratelimit import KeyedBuckets, TokenBucket, is_box_itself
+from classroom_box.domain.ratelimit import KeyedBuckets, is_box_itself
 
 REFUSALS_PER_ADDRESS = 40  # refused Engine.IO attempts an address may make in a burst
 REFUSAL_HOLD = 1.0  # seconds a gated request waits for its 429: a flooding thread slows to 1/s
@@ -45,12 +44,15 @@ class RefusalGate:
 
     burst: int = REFUSALS_PER_ADDRESS
     rate: float = 1.0
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    refusals: KeyedBuckets = field(init=False)
     # the box's new-students-per-address budget (`Box.join_rate`): while an address has none
     # left, its `POST /api/join` would be 429 anyway (a rejoin with the device's cookie aside),
     # so the protocol answers it, held, instead of Quart, the JSON parser and SQLite (a join
     # flood kept ~300 such 429s a second going through all of them: scripts/attack)
     joins: KeyedBuckets | None = None
+
+    def __post_init__(self) -> None:
+        self.refusals = KeyedBuckets(self.rate, self.burst)
 
     def gated(self, address: str, method: bytes, url: bytes) -> bytes | None:
         """The canned answer for a request the protocol refuses itself, or None (the usual
@@ -68,26 +70,12 @@ class RefusalGate:
 
     def refused(self, address: str) -> None:
         """The box refused something from this address."""
-        if is_box_itself(address):
-            return
-        now = time.monotonic()
-        bucket = self.buckets.get(address)
-        if bucket is None:
-            if len(self.buckets) >= 10_000:
-                self._sweep(now)
-            bucket = self.buckets[address] = TokenBucket(self.rate, self.burst)
-        bucket.take(now)
+        if not is_box_itself(address):
+            self.refusals.take(address)
 
     def closed(self, address: str) -> bool:
         """True while the address has no refusal left (no allocation: a dict lookup)."""
-        bucket = self.buckets.get(address)
-        return bucket is not None and (
-            bucket.tokens + (time.monotonic() - bucket.stamp) * self.rate < 1)
-
-    def _sweep(self, now: float) -> None:
-        for key, b in list(self.buckets.items()):
-            if b.tokens + (now - b.stamp) * b.rate >= b.burst:
-                del self.buckets[key]
+        return self.refusals.empty(address)
 
 
 def _routed_path(url: bytes) -> bytes:
