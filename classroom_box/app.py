@@ -25,7 +25,7 @@ from classroom_box.domain.auth import shift_token_times
 from classroom_box.domain.autoend import AutoEnd
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.clock import Clock
-from classroom_box.domain.diskfull import storage_full
+from classroom_box.domain.diskfull import log_write_failure
 from classroom_box.domain.events import Event, EventLog, Publisher
 from classroom_box.domain.lectures import Lectures, section_state, shift_live_starts
 from classroom_box.domain.management import Management
@@ -133,10 +133,7 @@ class Box:
                 if gone:
                     log.info("removed %d students who joined but never connected", gone)
             except Exception as exc:
-                if storage_full(exc, self.store.path) is None:
-                    log.exception("pruning the event log failed")
-                else:
-                    log.warning("pruning the event log failed: storage full")
+                log_write_failure(log, exc, self.store.path, "pruning the event log")
             await asyncio.sleep(PRUNE_EVERY)
 
     async def _watch_clock(self) -> None:
