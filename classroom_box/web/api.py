@@ -144,6 +144,11 @@ async def json_body() -> object:
         raise invalid("the body is not valid JSON") from exc
 
 
+def query(schema: Schema) -> dict[str, Any]:
+    """The query string, validated like a body (digit strings count as integers)."""
+    return validate(query_values(request.args), schema)
+
+
 def blueprint(routes: Sequence[Route]) -> Blueprint:
     """A fresh blueprint serving exactly `routes` (Quart path syntax: <int:name>)."""
     bp = Blueprint("api", __name__)
@@ -280,9 +285,9 @@ CLASSES_QUERY = {"archived": Field("int", required=False, min=0, max=1)}
 @route("GET", "/api/classes", "teacher")
 async def list_classes(principal: Principal) -> Any:
     """The calling teacher's classes; archived ones too with `?archived=1`."""
-    query = validate(query_values(request.args), CLASSES_QUERY)
+    q = query(CLASSES_QUERY)
     return {"classes": await box().classes.of_teacher(principal.id,
-                                                      bool(query.get("archived")))}
+                                                      bool(q.get("archived")))}
 
 
 async def _section_by_code(code: object) -> sqlite3.Row:

@@ -16,8 +16,8 @@ from quart import Response, current_app, jsonify, request
 from classroom_box.domain.auth import Principal
 from classroom_box.domain.participation import PULSES, Participation
 from classroom_box.domain.questions import KINDS, MAX_TEXT, Outcome, Questions
-from classroom_box.domain.validation import Field, Schema, query_values, validate
-from classroom_box.web.api import Handler, Route
+from classroom_box.domain.validation import Field, Schema
+from classroom_box.web.api import Handler, Route, query
 
 QUESTION = {"class_id": Field("id"), "section_id": Field("id"),
             "kind": Field("choice", choices=KINDS), "prompt": Field("str", max_len=MAX_TEXT),
@@ -99,8 +99,8 @@ async def question_results_csv(principal: Principal, question_id: int) -> Any:
 @route("GET", "/api/questions", "any")
 async def list_questions(principal: Principal) -> Any:
     """A section's questions, newest first (students: no unrevealed correct answer)."""
-    query = validate(query_values(request.args), QUESTIONS_QUERY)
-    return {"questions": await box().questions.of_section(principal, query["section_id"])}
+    q = query(QUESTIONS_QUERY)
+    return {"questions": await box().questions.of_section(principal, q["section_id"])}
 
 
 @route("POST", "/api/hands/<int:student_id>/lower", "teacher", LOWER)

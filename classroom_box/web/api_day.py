@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from quart import Response, request
+from quart import Response
 
 from classroom_box.domain.attendance_report import lines_csv, owned_report
 from classroom_box.domain.auth import Principal
@@ -17,23 +17,15 @@ from classroom_box.domain.history import DEFAULT_LIMIT, MAX_LIMIT, ended_lecture
 from classroom_box.domain.validation import (
     ApiError,
     Field,
-    Schema,
     iso,
-    query_values,
     utcnow,
-    validate,
 )
-from classroom_box.web.api import box, route
+from classroom_box.web.api import box, query, route
 
 NAME = {"name": Field("str", max_len=80)}
 HISTORY_QUERY = {"section_id": Field("id", required=False),
                  "before": Field("str", required=False, max_len=60),
                  "limit": Field("int", required=False, min=1, max=MAX_LIMIT)}
-
-
-def query(schema: Schema) -> dict[str, Any]:
-    """The query string, validated like a body (digit strings count as integers)."""
-    return validate(query_values(request.args), schema)
 
 
 # --- managing classes -------------------------------------------------------------------------

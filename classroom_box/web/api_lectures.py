@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from quart import request
-
 from classroom_box.domain.auth import Principal
-from classroom_box.domain.validation import ApiError, Field, query_values, validate
-from classroom_box.web.api import box, route
+from classroom_box.domain.validation import ApiError, Field
+from classroom_box.web.api import box, query, route
 
 SECTION = {"class_id": Field("id"), "section_id": Field("id")}
 LECTURE_TEXT = {"subject": Field("str", max_len=100), "title": Field("str", max_len=200)}
@@ -77,7 +75,7 @@ LECTURES_QUERY = {"class_id": Field("id", required=False),
 @route("GET", "/api/lectures", "any")
 async def lectures(principal: Principal) -> Any:
     """Live, scheduled and today's ended lectures the caller may see."""
-    query = validate(query_values(request.args), LECTURES_QUERY)
+    q = query(LECTURES_QUERY)
     b = box()
     visible: Sequence[tuple[int | None, int | None]]
     if principal.kind == "student":
@@ -85,7 +83,7 @@ async def lectures(principal: Principal) -> Any:
     else:
         visible = await b.classes.teacher_sections(principal.id)
     wanted = [s for c, s in visible
-              if query.get("class_id", c) == c and query.get("section_id", s) == s]
-    if query and not wanted:
+              if q.get("class_id", c) == c and q.get("section_id", s) == s]
+    if q and not wanted:
         raise ApiError(403, "forbidden", "you may not see that section")
     return await b.lecture_state([s for s in wanted if s is not None])
