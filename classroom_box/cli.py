@@ -80,6 +80,13 @@ def add_appliance_commands(sub: argparse._SubParsersAction) -> None:  # type: ig
     init = tls.add_parser("init", help="make a local CA and a server certificate")
     add_arguments(init, only=("data_dir",))
     init.set_defaults(func=cmd_tls_init)
+    limit = sub.add_parser("connection-limit", help="print, --apply or --remove the kernel's"
+                           " per-device limit on new connections (nftables; as root)")
+    action = limit.add_mutually_exclusive_group()
+    action.add_argument("--apply", action="store_true", help="load it for the box's port")
+    action.add_argument("--remove", action="store_true", help="delete it")
+    add_arguments(limit, only=("port",))
+    limit.set_defaults(func=cmd_connection_limit)
     backup = sub.add_parser("backup", help="consistent copy of the database, also while serving")
     backup.add_argument("path", type=Path)
     add_arguments(backup, only=("data_dir",))
@@ -274,6 +281,23 @@ def cmd_tls_init(args: argparse.Namespace) -> int:
         print(f"classroom-box: {exc}", file=sys.stderr)
         return 1
     print(how_to_install_ca_text(paths))
+    return 0
+
+
+def cmd_connection_limit(args: argparse.Namespace) -> int:
+    from classroom_box.appliance import connlimit
+
+    port = settings_from_args(args).port
+    if not (args.apply or args.remove):
+        print(connlimit.ruleset(port), end="")
+        return 0
+    try:
+        connlimit.apply(port) if args.apply else connlimit.remove()
+    except connlimit.NftError as exc:
+        print(f"connection-limit: {exc}", file=sys.stderr)
+        return 1
+    print(f"new connections to port {port}: at most {connlimit.RATE_PER_SECOND}/s per address"
+          f" (burst {connlimit.BURST})" if args.apply else "connection limit removed")
     return 0
 
 

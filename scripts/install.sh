@@ -72,6 +72,8 @@ APP_DIR="$PREFIX/opt/$SERVICE"
 VENV="$APP_DIR/venv"
 UNIT_DIR="$PREFIX/etc/systemd/system"
 UNIT="$UNIT_DIR/$SERVICE.service"
+LIMIT="$SERVICE-connection-limit"  # the kernel's per-device limit on new connections (nftables)
+LIMIT_UNIT="$UNIT_DIR/$LIMIT.service"
 DROPIN_DIR="$UNIT_DIR/$SERVICE.service.d"
 ETC_DIR="$PREFIX/etc/$SERVICE"
 ENV_FILE="$ETC_DIR/env"
@@ -85,8 +87,8 @@ run_systemctl() {
 
 uninstall() {
     say "stopping and disabling $SERVICE"
-    run_systemctl disable --now "$SERVICE.service" 2>/dev/null || true
-    rm -f "$UNIT" "$ADMIN"
+    run_systemctl disable --now "$SERVICE.service" "$LIMIT.service" 2>/dev/null || true
+    rm -f "$UNIT" "$LIMIT_UNIT" "$ADMIN"
     rm -rf "$DROPIN_DIR" "$APP_DIR" "$ETC_DIR"
     run_systemctl daemon-reload
     if [ "$PURGE" = 1 ]; then
@@ -232,12 +234,17 @@ fi
 install_venv
 mkdir -p "$UNIT_DIR"
 install -m 0644 "$SOURCE/systemd/$SERVICE.service" "$UNIT"
-say "installed $UNIT"
+install -m 0644 "$SOURCE/systemd/$LIMIT.service" "$LIMIT_UNIT"
+say "installed $UNIT and $LIMIT_UNIT"
 write_env_file
 write_low_port_dropin
 write_admin_wrapper
 run_systemctl daemon-reload
-run_systemctl enable "$SERVICE.service"
+run_systemctl enable "$SERVICE.service" "$LIMIT.service"
+if [ ! -x "$PREFIX/usr/sbin/nft" ]; then
+    say "nftables is not installed: no kernel limit on new connections per device"
+    say "(recommended: sudo apt install nftables, then rerun this script)"
+fi
 if [ "$USE_SYSTEMCTL" = 1 ]; then
     say "(re)starting $SERVICE"
     systemctl restart "$SERVICE.service"

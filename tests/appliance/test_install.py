@@ -19,6 +19,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 UNIT = REPO / "systemd" / "classroom-box.service"
+LIMIT_UNIT = REPO / "systemd" / "classroom-box-connection-limit.service"
 INSTALL = REPO / "scripts" / "install.sh"
 ENTRY = "/opt/classroom-box/venv/bin/classroom-box"
 
@@ -56,6 +57,22 @@ def test_unit_verifies(tmp_path: Path) -> None:
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
     _verify(text.replace(ENTRY, str(fake)), tmp_path)
+
+
+@needs_analyze
+def test_connection_limit_unit_verifies(tmp_path: Path) -> None:
+    text = LIMIT_UNIT.read_text()
+    assert f"ExecStart={ENTRY} connection-limit --apply" in text
+    assert f"ExecStop={ENTRY} connection-limit --remove" in text
+    assert "Before=classroom-box.service" in text and "WantedBy=classroom-box.service" in text
+    fake = tmp_path / "classroom-box"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    unit = tmp_path / LIMIT_UNIT.name
+    unit.write_text(text.replace(ENTRY, str(fake)))
+    result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
 
 
 def test_unit_has_the_required_settings() -> None:
@@ -120,6 +137,7 @@ def test_install_upgrade_uninstall_into_a_prefix(tmp_path: Path) -> None:
                            capture_output=True, text=True, cwd=tmp_path, check=True)
     assert probe.stdout.strip().startswith(str(venv))
     assert unit.read_text() == UNIT.read_text()
+    assert (root / "etc/systemd/system" / LIMIT_UNIT.name).read_text() == LIMIT_UNIT.read_text()
     assert 'CLASSROOM_BOX_NAME="Room 12"' in env_file.read_text()
     assert "CLASSROOM_BOX_PORT=80" in env_file.read_text()
     assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in dropin.read_text()
@@ -147,7 +165,8 @@ def test_install_upgrade_uninstall_into_a_prefix(tmp_path: Path) -> None:
 
     # DESTDIR works like --prefix.
     _install("--uninstall", env={**os.environ, "DESTDIR": str(root)})
-    for gone in (venv, root / "opt/classroom-box", unit, dropin.parent, env_file, admin):
+    limit_unit = root / "etc/systemd/system" / LIMIT_UNIT.name
+    for gone in (venv, root / "opt/classroom-box", unit, limit_unit, dropin.parent, env_file, admin):
         assert not gone.exists(), gone
     assert (data / "classroom-box.db").read_bytes() == b"precious"
 
