@@ -27,6 +27,7 @@ const ASSETS = [
   "/static/js/patch-list.js",
   "/static/js/student-answers.js",
   "/static/js/teacher-answers.js",
+  "/static/js/teacher-forms.js",
   "/static/js/index.js",
   "/static/js/student.js",
   "/static/js/teacher.js",

@@ -12,99 +12,22 @@ import { ApiError, boxNow, del, get, patch, post } from "/static/js/api.js";
 import { createStream } from "/static/js/stream.js";
 import { buildAnswerPanel } from "/static/js/teacher-answers.js";
 import {
+  LIMITS, nextId, field, textInput, durationInput, errorBox, requireText, readDuration, optionalText,
+  wireForm,
+} from "/static/js/teacher-forms.js";
+import {
   $, h, showView, setBadge, busy, formError, fieldError, formatClock, isToday, timeLeftText,
   countdownText, parseTime, registerServiceWorker, syncList, confirmDialog, endsAt, plannedEnd,
 } from "/static/js/ui.js";
 import { attendanceBlock, historyView } from "/static/js/records.js";
-
-const LIMITS = { title: 200, subject: 100, name: 80, text: 2000, minDuration: 1, maxDuration: 600 };
 
 let user = null;
 let stream = null;
 let state = { live: [], scheduled: [], ended: [] };
 /** section_id -> panel record */
 const panels = new Map();
-let uid = 0;
 let tickTimer = 0;
 let classes = [];
-const nextId = (p) => `${p}-${++uid}`;
-
-// ---------------------------------------------------------------- small form helpers
-
-function field(labelText, input, hint) {
-  if (!input.id) input.id = nextId("f");
-  const parts = [h("label", { for: input.id, text: labelText }), input];
-  if (hint) {
-    const hid = `${input.id}-hint`;
-    input.setAttribute("aria-describedby", hid);
-    parts.push(h("p", { class: "hint", id: hid, text: hint }));
-  }
-  return h("div", { class: "field" }, parts);
-}
-
-function textInput(name, max, attrs = {}) {
-  return h("input", { type: "text", name, maxlength: String(max), autocomplete: "off", ...attrs });
-}
-
-function durationInput(name, attrs = {}) {
-  return h("input", {
-    type: "number", name, min: String(LIMITS.minDuration), max: String(LIMITS.maxDuration),
-    step: "1", inputmode: "numeric", ...attrs,
-  });
-}
-
-function errorBox() {
-  return h("p", { class: "form-error", role: "alert", hidden: true });
-}
-
-/** Validate a required text field; returns the trimmed value or null (and marks the field). */
-function requireText(input, label, max) {
-  const v = input.value.trim();
-  const msg = !v ? `${label} is required.` : v.length > max ? `${label}: ${max} characters at most.` : null;
-  return fieldError(input, msg) ? v : null;
-}
-
-/** Validate an optional/required duration; returns number, undefined (empty, optional) or null. */
-function readDuration(input, required) {
-  const raw = input.value.trim();
-  if (!raw && !required) {
-    fieldError(input, null);
-    return undefined;
-  }
-  const n = Number(raw);
-  const ok = Number.isInteger(n) && n >= LIMITS.minDuration && n <= LIMITS.maxDuration;
-  return fieldError(input, ok ? null : `Enter whole minutes from ${LIMITS.minDuration} to ${LIMITS.maxDuration}.`)
-    ? n : null;
-}
-
-function optionalText(input, label, max) {
-  const v = input.value.trim();
-  return fieldError(input, v.length > max ? `${label}: ${max} characters at most.` : null) ? v : null;
-}
-
-/**
- * Wire a form: validate() returns a body or null; send(body) does the request. The submit button is
- * disabled while the request is in flight, so a double click can't send it twice.
- */
-function wireForm(form, { validate, send, busyText, after }) {
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    formError(form, null);
-    const body = validate();
-    if (body === null) {
-      form.querySelector("[aria-invalid=true]")?.focus();
-      return;
-    }
-    const button = ev.submitter && ev.submitter.form === form
-      ? ev.submitter : form.querySelector("button[type=submit]");
-    try {
-      const res = await busy(button, () => send(body), busyText);
-      if (after) after(res);
-    } catch (err) {
-      formError(form, err instanceof ApiError ? err.message : String(err.message || err));
-    }
-  });
-}
 
 // ---------------------------------------------------------------- sections
 
