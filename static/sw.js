@@ -28,6 +28,7 @@ const ASSETS = [
   "/static/js/student-answers.js",
   "/static/js/teacher-answers.js",
   "/static/js/teacher-forms.js",
+  "/static/js/teacher-state.js",
   "/static/js/index.js",
   "/static/js/student.js",
   "/static/js/teacher.js",

@@ -20,19 +20,16 @@ import {
   countdownText, parseTime, registerServiceWorker, syncList, confirmDialog, endsAt, plannedEnd,
 } from "/static/js/ui.js";
 import { attendanceBlock, historyView } from "/static/js/records.js";
+import { page } from "/static/js/teacher-state.js";
 
 let user = null;
 let stream = null;
-let state = { live: [], scheduled: [], ended: [] };
-/** section_id -> panel record */
-const panels = new Map();
 let tickTimer = 0;
-let classes = [];
 
 // ---------------------------------------------------------------- sections
 
 function liveFor(p) {
-  return state.live.find((l) => l.class_id === p.classId && l.section_id === p.sectionId) || null;
+  return page.state.live.find((l) => l.class_id === p.classId && l.section_id === p.sectionId) || null;
 }
 
 function buildStartForm(p) {
@@ -135,11 +132,11 @@ function buildScheduleForm(p) {
 /** Why a lecture at `start` for `length` ms would clash in this section, or null. */
 function overlapWith(p, start, length) {
   const mine = (x) => x.class_id === p.classId && x.section_id === p.sectionId;
-  const live = state.live.find(mine);
+  const live = page.state.live.find(mine);
   if (live && (plannedEnd(live) ?? Infinity) > start) {
     return `“${live.title}” is live until ${formatClock(new Date(plannedEnd(live)).toISOString())}.`;
   }
-  const other = state.scheduled.filter(mine).find((x) => {
+  const other = page.state.scheduled.filter(mine).find((x) => {
     const t = parseTime(x.scheduled_time);
     return t !== null && t < start + length && start < t + (x.duration_minutes || 45) * 60000;
   });
@@ -346,7 +343,7 @@ function scheduledRow() {
 }
 
 function renderScheduledList(p) {
-  const items = state.scheduled
+  const items = page.state.scheduled
     .filter((s) => s.class_id === p.classId && s.section_id === p.sectionId)
     .filter((s) => !s.status || s.status === "pending")
     .sort((a, b) => (parseTime(a.scheduled_time) ?? 0) - (parseTime(b.scheduled_time) ?? 0));
@@ -374,7 +371,7 @@ function endedRow(lecture) {
 }
 
 function renderEndedList(p) {
-  const items = state.ended
+  const items = page.state.ended
     .filter((l) => l.class_id === p.classId && l.section_id === p.sectionId)
     .filter((l) => !l.end_time || isToday(l.end_time))
     .sort((a, b) => (parseTime(b.end_time) ?? 0) - (parseTime(a.end_time) ?? 0));
@@ -475,7 +472,7 @@ function updatePanel(p, reason) {
   p.card.dataset.live = live ? "true" : "false";
   renderScheduledList(p);
   renderEndedList(p);
-  p.answers.update((state.participation || []).find((x) => x.section_id === p.sectionId), reason);
+  p.answers.update((page.state.participation || []).find((x) => x.section_id === p.sectionId), reason);
 }
 
 function buildSectionPanel(cls, section) {
@@ -539,7 +536,7 @@ function buildSectionPanel(cls, section) {
       h("summary", { text: "Schedule a lecture for later" }), buildScheduleForm(p)),
     p.rosterWrap,
     p.endedWrap));
-  panels.set(section.section_id, p);
+  page.panels.set(section.section_id, p);
   updatePanel(p);
   loadRoster(p);
   return p.card;
@@ -646,7 +643,7 @@ function newCodeButton(section) {
 function renderClasses(classes) {
   const box = $("#classes");
   box.replaceChildren();
-  panels.clear();
+  page.panels.clear();
   if (classes.length === 0) {
     box.append(h("div", { class: "card card-pad empty" },
       h("p", { class: "empty-title", text: "No classes yet" }),
@@ -759,8 +756,8 @@ function wireClassForm() {
 
 async function loadClasses() {
   const data = await get("/api/classes");
-  classes = (data && data.classes) || [];
-  renderClasses(classes);
+  page.classes = (data && data.classes) || [];
+  renderClasses(page.classes);
 }
 
 /** Archived classes, each with "Unarchive" (shown on request, under the active ones). */
@@ -791,7 +788,7 @@ function showTab(name) {
   $("#history").hidden = name !== "history";
   if (name === "history") {
     const names = new Map();
-    for (const c of classes) for (const sec of c.sections) names.set(sec.section_id, `${c.name} · Section ${sec.name}`);
+    for (const c of page.classes) for (const sec of c.sections) names.set(sec.section_id, `${c.name} · Section ${sec.name}`);
     $("#history").replaceChildren(historyView(names));
   }
 }
@@ -799,8 +796,8 @@ function showTab(name) {
 // ---------------------------------------------------------------- stream, clock
 
 function onState(next, info) {
-  state = next;
-  for (const p of panels.values()) updatePanel(p, info.reason);
+  page.state = next;
+  for (const p of page.panels.values()) updatePanel(p, info.reason);
   const stale = $("#stale");
   if (info.stale && info.fromCache && info.savedAt) {
     stale.textContent = `Showing saved information from ${formatClock(info.savedAt)}. It updates when the box is reachable again.`;
@@ -811,12 +808,12 @@ function onState(next, info) {
   document.body.dataset.stale = info.stale ? "true" : "false";
   if (info.reason === "state_sync") {
     // A (re)connect: presence may have changed while we were away.
-    for (const p of panels.values()) loadRoster(p);
+    for (const p of page.panels.values()) loadRoster(p);
   }
 }
 
 function tick() {
-  for (const p of panels.values()) {
+  for (const p of page.panels.values()) {
     if (p.live) p.live.tick();
     for (const el of p.scheduledList.querySelectorAll("[data-tick=countdown]")) {
       const li = el.closest(".row-card");
@@ -830,23 +827,23 @@ function startStream() {
   badge.hidden = false;
   stream = createStream({ storageKey: `teacher:${user.id}`, hello: "teacher_connect" });
   stream.on("answer_tally", (payload) => {
-    const p = payload && panels.get(payload.section_id);
+    const p = payload && page.panels.get(payload.section_id);
     if (p) p.answers.onTally(payload);
   });
   stream.on("pulse_update", (payload) => {
-    const p = payload && panels.get(payload.section_id);
+    const p = payload && page.panels.get(payload.section_id);
     if (p) p.answers.onPulse(payload);
   });
   stream.on("student_count", (payload) => {
-    const p = payload && panels.get(payload.section_id);
+    const p = payload && page.panels.get(payload.section_id);
     if (p) renderRoster(p, payload);
   });
   stream.onEvent((name, payload, info) => {
-    const p = panels.get(payload.section_id);
+    const p = page.panels.get(payload.section_id);
     if (!p || info.replay) return;
     const sched = payload.schedule;
     if (name === "lecture_cancelled" && sched && sched.status === "missed") {
-      const busyThen = state.live.some((l) => l.section_id === p.sectionId);
+      const busyThen = page.state.live.some((l) => l.section_id === p.sectionId);
       p.notice(`“${sched.title}” (${formatClock(sched.scheduled_time)}) was missed: `
         + (busyThen ? "another lecture was live in this section at that time."
           : "the box was off or busy when it was due, and its time has passed."));
