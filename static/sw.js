@@ -28,6 +28,8 @@ const ASSETS = [
   "/static/js/student-answers.js",
   "/static/js/teacher-answers.js",
   "/static/js/teacher-forms.js",
+  "/static/js/teacher-lecture.js",
+  "/static/js/teacher-live.js",
   "/static/js/teacher-state.js",
   "/static/js/index.js",
   "/static/js/student.js",
