@@ -30,6 +30,7 @@ const ASSETS = [
   "/static/js/teacher-forms.js",
   "/static/js/teacher-lecture.js",
   "/static/js/teacher-live.js",
+  "/static/js/teacher-roster.js",
   "/static/js/teacher-state.js",
   "/static/js/index.js",
   "/static/js/student.js",
