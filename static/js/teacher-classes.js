@@ -3,9 +3,10 @@
  * with a card per section (join code and link, QR, new join code, rename; the lecture controls,
  * answers and roster inside), the "New class" form and the archived classes.
  *
- * The cards are rebuilt from GET /api/classes after any change to classes or sections (rare, and
- * never during a lecture's events); what changes during a lecture is patched in place by
- * teacher-lecture.js `updatePanel`. The panels built here are recorded in teacher-state.js.
+ * The cards are rebuilt from GET /api/classes after a change to the classes or their sections
+ * (rare: a rename, a new section or join code; a rename from another tab arrives as
+ * `section_updated`); what changes during a lecture is patched in place by teacher-lecture.js
+ * `updatePanel`. The panels built here are recorded in teacher-state.js.
  */
 import { get, patch, post } from "/static/js/api.js";
 import { buildAnswerPanel } from "/static/js/teacher-answers.js";
