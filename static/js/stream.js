@@ -50,208 +50,243 @@ const OFFLINE_AFTER_FAILURES = 3;
  * @param {Function} [opts.ioFactory] for tests: replaces socket.io-client's io()
  */
 export function createStream(opts) {
-  const position = createStreamState(opts.storageKey);
-  let synced = false; // state confirmed by a state_sync on the current connection
-  let replaying = false; // between connect and state_sync: events are replays
-  let status = "reconnecting";
-  let failures = 0;
-  let socket = null;
+  /** One stream's record: everything below reads and changes only this. */
+  const s = {
+    opts,
+    position: createStreamState(opts.storageKey),
+    synced: false, // state confirmed by a state_sync on the current connection
+    replaying: false, // between connect and state_sync: events are replays
+    status: "reconnecting",
+    failures: 0,
+    socket: null,
+    stateHandlers: [],
+    eventHandlers: [],
+    statusHandlers: [],
+    extraHandlers: [],
+  };
+  return publicApi(s);
+}
 
-  const stateHandlers = [];
-  const eventHandlers = [];
-  const statusHandlers = [];
-  const extraHandlers = [];
+function info(s) {
+  return {
+    lastSeq: s.position.lastSeq,
+    stale: !s.synced,
+    fromCache: s.position.fromCache,
+    savedAt: s.position.savedAt,
+    replaying: s.replaying,
+    status: s.status,
+  };
+}
 
-  const info = () => ({
-    lastSeq: position.lastSeq,
-    stale: !synced,
-    fromCache: position.fromCache,
-    savedAt: position.savedAt,
-    replaying,
-    status,
-  });
+function emitState(s, reason) {
+  const i = { ...info(s), reason };
+  for (const fn of s.stateHandlers) fn(s.position.state, i);
+}
 
-  function emitState(reason) {
-    const i = { ...info(), reason };
-    for (const fn of stateHandlers) fn(position.state, i);
+function setStatus(s, next, extra) {
+  if (next === s.status && !extra) return;
+  s.status = next;
+  const i = { ...info(s), ...(extra || {}) };
+  for (const fn of s.statusHandlers) fn(s.status, i);
+}
+
+/** Drop the connection and open a new one at once (its replay brings what we miss). */
+function reconnectNow(socket) {
+  socket.disconnect();
+  socket.connect();
+}
+
+function handleSeqEvent(s, name, payload) {
+  const outcome = s.position.accept(name, payload);
+  if (outcome === "gap") {
+    // An event of this room never reached us: reconnect, the replay brings it and the rest.
+    reconnectNow(s.socket);
   }
+  if (outcome !== "applied") return;
+  const i = { ...info(s), replay: s.replaying };
+  for (const fn of s.eventHandlers) fn(name, payload, i);
+  emitState(s, name);
+}
 
-  function setStatus(next, extra) {
-    if (next === status && !extra) return;
-    status = next;
-    const i = { ...info(), ...(extra || {}) };
-    for (const fn of statusHandlers) fn(status, i);
+function handleStateSync(s, payload) {
+  const recovered = s.position.sync(payload);
+  s.replaying = false;
+  s.synced = true;
+  emitState(s, "state_sync");
+  setStatus(s, "connected", { recovered });
+}
+
+/** socket.io-client's options; `auth` is what hands the newest `last_seq` to every attempt. */
+function socketOptions(s) {
+  return {
+    path: "/socket.io",
+    transports: ["websocket", "polling"],
+    withCredentials: true,
+    // Called by socket.io-client on EVERY connection attempt: each retry sends the newest seq.
+    auth: (cb) => {
+      // A new connection starts here, before any of its packets: the replay and state_sync of
+      // this connection may be delivered *before* the "connect" event (socket.io-client buffers
+      // packets that arrive ahead of the CONNECT ack and flushes them first), so reset here.
+      s.replaying = true;
+      s.synced = false;
+      const a = {};
+      const from = s.position.resumePosition(); // events from here on are its replay
+      if (from !== null) a.last_seq = from;
+      if (s.opts.token) a.token = s.opts.token;
+      cb(a);
+    },
+    reconnectionDelay: 500,
+    reconnectionDelayMax: 5000,
+    randomizationFactor: 0.5,
+    timeout: 8000,
+  };
+}
+
+function onDisconnect(s, reason) {
+  s.replaying = false;
+  // In step with the box until now: the offline banner's time is this moment, not the
+  // time of the last event (a quiet hour is not an hour out of date).
+  if (s.synced) s.position.markInStep();
+  s.synced = false;
+  emitState(s, "disconnect");
+  if (reason === "io server disconnect") {
+    // The server closed us on purpose (e.g. login revoked): socket.io will not retry itself.
+    setStatus(s, "denied", { reason });
+    return;
   }
+  setStatus(s, navigator.onLine === false ? "offline" : "reconnecting", { reason });
+}
 
-  function handleSeqEvent(name, payload) {
-    const outcome = position.accept(name, payload);
-    if (outcome === "gap") {
-      // An event of this room never reached us: reconnect, the replay brings it and the rest.
-      socket.disconnect();
-      socket.connect();
+function onConnectError(s, err) {
+  s.failures += 1;
+  if (!s.socket.active) {
+    // Refused by the server's connect handler (no/expired login): not a network problem.
+    setStatus(s, "denied", { reason: err && err.message });
+    return;
+  }
+  const offline = navigator.onLine === false || s.failures >= OFFLINE_AFTER_FAILURES;
+  setStatus(s, offline ? "offline" : "reconnecting", { reason: err && err.message, failures: s.failures });
+}
+
+/** The socket's own events: the hello, the seq events, state_sync, the extras, the link's ups and downs. */
+function wireSocket(s) {
+  const socket = s.socket;
+  socket.on("connect", () => {
+    s.failures = 0;
+    if (s.opts.hello) {
+      s.socket.timeout(5000).emit(s.opts.hello, {}, () => {
+        /* ack or timeout: presence is best effort, the stream does not depend on it */
+      });
     }
-    if (outcome !== "applied") return;
-    const i = { ...info(), replay: replaying };
-    for (const fn of eventHandlers) fn(name, payload, i);
-    emitState(name);
-  }
+  });
+  for (const name of SEQ_EVENTS) socket.on(name, (payload) => handleSeqEvent(s, name, payload));
+  socket.on("state_sync", (payload) => handleStateSync(s, payload));
+  for (const [name, fn] of s.extraHandlers) socket.on(name, fn);
+  socket.on("disconnect", (reason) => onDisconnect(s, reason));
+  socket.on("connect_error", (err) => onConnectError(s, err));
+}
 
-  function handleStateSync(payload) {
-    const recovered = position.sync(payload);
-    replaying = false;
-    synced = true;
-    emitState("state_sync");
-    setStatus("connected", { recovered });
-  }
+/** What the browser tells us: the OS's online/offline, a page being left, a tab shown again. */
+function wireWindow(s) {
+  window.addEventListener("offline", () => {
+    if (s.status !== "connected") setStatus(s, "offline");
+  });
+  window.addEventListener("online", () => {
+    // The OS says the network is back: retry now instead of waiting out the backoff.
+    if (s.socket && !s.socket.connected && s.socket.active) reconnectNow(s.socket);
+  });
+  window.addEventListener("pagehide", () => {
+    if (s.synced) s.position.markInStep(); // a reload or a closed tab: in step with the box until now
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && s.socket && !s.socket.connected && s.socket.active) {
+      reconnectNow(s.socket);
+    }
+  });
+}
 
-  function start() {
-    if (socket) return api;
-    const factory = opts.ioFactory || io;
-    socket = factory({
-      path: "/socket.io",
-      transports: ["websocket", "polling"],
-      withCredentials: true,
-      // Called by socket.io-client on EVERY connection attempt: each retry sends the newest seq.
-      auth: (cb) => {
-        // A new connection starts here, before any of its packets: the replay and state_sync of
-        // this connection may be delivered *before* the "connect" event (socket.io-client buffers
-        // packets that arrive ahead of the CONNECT ack and flushes them first), so reset here.
-        replaying = true;
-        synced = false;
-        const a = {};
-        const from = position.resumePosition(); // events from here on are its replay
-        if (from !== null) a.last_seq = from;
-        if (opts.token) a.token = opts.token;
-        cb(a);
-      },
-      reconnectionDelay: 500,
-      reconnectionDelayMax: 5000,
-      randomizationFactor: 0.5,
-      timeout: 8000,
-    });
+function startStream(s) {
+  if (s.socket) return;
+  const factory = s.opts.ioFactory || io;
+  s.socket = factory(socketOptions(s));
+  wireSocket(s);
+  wireWindow(s);
+}
 
-    socket.on("connect", () => {
-      failures = 0;
-      if (opts.hello) {
-        socket.timeout(5000).emit(opts.hello, {}, () => {
-          /* ack or timeout: presence is best effort, the stream does not depend on it */
-        });
-      }
+/** The promise behind `request`: a socket.io ack, or its timeout, or the box's `ok: false`. */
+function emitWithAck(s, name, data, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    if (!s.socket) {
+      reject(new Error("stream not started"));
+      return;
+    }
+    s.socket.timeout(timeoutMs).emit(name, data || {}, (err, ack) => {
+      if (err) reject(err);
+      else if (ack && ack.ok === false) reject(new Error(ack.error || "request refused"));
+      else resolve(ack);
     });
-    for (const name of SEQ_EVENTS) socket.on(name, (payload) => handleSeqEvent(name, payload));
-    socket.on("state_sync", handleStateSync);
-    for (const [name, fn] of extraHandlers) socket.on(name, fn);
+  });
+}
 
-    socket.on("disconnect", (reason) => {
-      replaying = false;
-      // In step with the box until now: the offline banner's time is this moment, not the
-      // time of the last event (a quiet hour is not an hour out of date).
-      if (synced) position.markInStep();
-      synced = false;
-      emitState("disconnect");
-      if (reason === "io server disconnect") {
-        // The server closed us on purpose (e.g. login revoked): socket.io will not retry itself.
-        setStatus("denied", { reason });
-        return;
-      }
-      setStatus(navigator.onLine === false ? "offline" : "reconnecting", { reason });
-    });
-    socket.on("connect_error", (err) => {
-      failures += 1;
-      if (!socket.active) {
-        // Refused by the server's connect handler (no/expired login): not a network problem.
-        setStatus("denied", { reason: err && err.message });
-        return;
-      }
-      const offline = navigator.onLine === false || failures >= OFFLINE_AFTER_FAILURES;
-      setStatus(offline ? "offline" : "reconnecting", { reason: err && err.message, failures });
-    });
-    window.addEventListener("offline", () => {
-      if (status !== "connected") setStatus("offline");
-    });
-    window.addEventListener("online", () => {
-      // The OS says the network is back: retry now instead of waiting out the backoff.
-      if (socket && !socket.connected && socket.active) {
-        socket.disconnect();
-        socket.connect();
-      }
-    });
-    window.addEventListener("pagehide", () => {
-      if (synced) position.markInStep(); // a reload or a closed tab: in step with the box until now
-    });
-    document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible" && socket && !socket.connected && socket.active) {
-        socket.disconnect();
-        socket.connect();
-      }
-    });
-    return api;
-  }
-
+/** What a page holds: getters and subscriptions over the stream's record `s`. */
+function publicApi(s) {
   const api = {
-    start,
+    start() {
+      startStream(s);
+      return api;
+    },
     /** Current state {live, scheduled, ended} (a fresh copy). */
     get state() {
-      return normaliseState(position.state);
+      return normaliseState(s.position.state);
     },
     get lastSeq() {
-      return position.lastSeq;
+      return s.position.lastSeq;
     },
     /** How many lost events this stream noticed (each healed by a replay). */
     get gaps() {
-      return position.gaps;
+      return s.position.gaps;
     },
     get status() {
-      return status;
+      return s.status;
     },
     get stale() {
-      return !synced;
+      return !s.synced;
     },
     get savedAt() {
-      return position.savedAt;
+      return s.position.savedAt;
     },
     /** fn(state, info) on every change; called at once with the cached state if there is one. */
     onState(fn) {
-      stateHandlers.push(fn);
-      fn(normaliseState(position.state), { ...info(), reason: "initial" });
+      s.stateHandlers.push(fn);
+      fn(normaliseState(s.position.state), { ...info(s), reason: "initial" });
       return api;
     },
     /** fn(name, payload, info) for each new seq event, after it was applied; info.replay says replay. */
     onEvent(fn) {
-      eventHandlers.push(fn);
+      s.eventHandlers.push(fn);
       return api;
     },
     /** fn(status, info) on connected / reconnecting / offline / denied. Called at once. */
     onStatus(fn) {
-      statusHandlers.push(fn);
-      fn(status, info());
+      s.statusHandlers.push(fn);
+      fn(s.status, info(s));
       return api;
     },
     /** Subscribe to a non-seq event such as `student_count` (presence; never persisted). */
     on(name, fn) {
-      extraHandlers.push([name, fn]);
-      if (socket) socket.on(name, fn);
+      s.extraHandlers.push([name, fn]);
+      if (s.socket) s.socket.on(name, fn);
       return api;
     },
     /** Emit with an ack; resolves with the ack payload or rejects on timeout/ok:false. */
     request(name, data, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        if (!socket) {
-          reject(new Error("stream not started"));
-          return;
-        }
-        socket.timeout(timeoutMs).emit(name, data || {}, (err, ack) => {
-          if (err) reject(err);
-          else if (ack && ack.ok === false) reject(new Error(ack.error || "request refused"));
-          else resolve(ack);
-        });
-      });
+      return emitWithAck(s, name, data, timeoutMs);
     },
     /** Stop for good (logout). Keeps the stored record unless forget is true. */
     close(forget = false) {
-      if (socket) socket.disconnect();
-      socket = null;
-      if (forget) clearStream(opts.storageKey);
+      if (s.socket) s.socket.disconnect();
+      s.socket = null;
+      if (forget) clearStream(s.opts.storageKey);
     },
   };
   return api;

@@ -275,6 +275,29 @@ def test_service_worker_shell_files_exist() -> None:
         assert f'"/static/js/{page}.js"' in text
 
 
+def _imports_of(url: str, seen: set[str]) -> set[str]:
+    """Every /static/ module `url` imports, directly or not (itself included)."""
+    if url in seen:
+        return seen
+    seen.add(url)
+    target = static_path_for(url)
+    assert target is not None and target.is_file(), f"missing module {url}"
+    for m in IMPORT_RE.finditer(target.read_text(encoding="utf-8")):
+        _imports_of(m.group(1) or m.group(2), seen)
+    return seen
+
+
+def test_service_worker_shell_lists_every_module_the_cached_pages_import() -> None:
+    """A module left out of the shell breaks the whole page offline (an import that fails fails
+    the page's script), so the list must follow every split of a page's script into modules."""
+    text = (STATIC / "sw.js").read_text(encoding="utf-8")
+    listed = set(re.findall(r'"(/static/[^"]+)"', text))
+    needed: set[str] = set()
+    for page in ("index", "student", "teacher"):
+        needed |= _imports_of(f"/static/js/{page}.js", set())
+    assert needed - listed == set(), f"sw.js does not cache {sorted(needed - listed)}"
+
+
 def _png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{rel(path)} is not a PNG"
