@@ -352,3 +352,38 @@ def test_js_parses_as_an_es_module(path: Path) -> None:
         check=False,
     )
     assert res.returncode == 0, f"{rel(path)}: {res.stderr.decode(errors='replace')[-800:]}"
+
+
+def css_nesting_slips(text: str) -> list[str]:
+    """Rules that start inside another style rule: what an unclosed `{` left by a merge does.
+
+    The stylesheet uses no CSS nesting, so a selector at the start of a line is only ever inside
+    an at-rule (`@media` ...). Browsers read one inside a style rule as a nested rule and apply
+    it to the wrong elements, or not at all, without an error anywhere.
+    """
+    slips: list[str] = []
+    open_blocks: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        code = re.sub(r"/\*.*?\*/", "", line)
+        starts_rule = bool(line) and not line[0].isspace() and line[0] not in "}/"
+        if starts_rule and open_blocks and not open_blocks[-1].startswith("@"):
+            slips.append(f"line {number}: {line.strip()!r} inside {open_blocks[-1]!r}")
+        for char in code:
+            if char == "{":
+                open_blocks.append(line.strip())
+            elif char == "}" and open_blocks:
+                open_blocks.pop()
+    return slips + [f"never closed: {block!r}" for block in open_blocks]
+
+
+@pytest.mark.parametrize("path", sorted((STATIC / "css").glob("*.css")), ids=lambda p: p.name)
+def test_stylesheet_rules_are_closed(path: Path) -> None:
+    assert css_nesting_slips(path.read_text(encoding="utf-8")) == []
+
+
+def test_nesting_slip_detector_finds_an_unclosed_rule() -> None:
+    broken = ".a {\n  color: red;\n.b {\n  color: blue;\n}\n@media (x) {\n.c { margin: 0; }\n}\n"
+    assert css_nesting_slips(broken) == ["line 3: '.b {' inside '.a {'",
+                                         "line 6: '@media (x) {' inside '.a {'",
+                                         "never closed: '.a {'"]
+    assert css_nesting_slips(".a {\n  color: red;\n}\n@media (x) {\n.c { margin: 0; }\n}\n") == []
