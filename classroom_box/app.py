@@ -16,7 +16,6 @@ from typing import Any
 import socketio
 from quart import Quart
 
-from classroom_box.appliance.secret import settings_secret
 from classroom_box.config import Settings
 from classroom_box.domain import idempotency
 from classroom_box.domain.accounts import SetupToken
@@ -211,7 +210,6 @@ def create_app(settings: Settings) -> socketio.ASGIApp:
     app = Quart(__name__, static_folder=None)
     app.config.update(BOX=box, STATIC_DIR=str(static_dir()), MAX_CONTENT_LENGTH=MAX_BODY,
                       BODY_TIMEOUT=BODY_TIMEOUT, JSON_SORT_KEYS=False)
-    app.secret_key = settings_secret(settings.data_dir)
     app.register_blueprint(blueprint(ROUTES))
     app.register_blueprint(pages)
     app.before_serving(box.start)

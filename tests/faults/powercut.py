@@ -74,7 +74,6 @@ class CutReport:
     dropped_bytes: list[int] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     integrity: str = ""
-    secret_key_bytes: int = 0
 
 
 async def teacher_writes(room: Classroom, name: str, box: BoxProcess, acked: list[str],
@@ -125,7 +124,6 @@ async def power_cuts(tmp: Path, cuts: int, seed: int = 10) -> CutReport:
         box.kill()
         fs.unmount()
     check_database(tmp / "backing" / "data" / "classroom-box.db", report)
-    report.secret_key_bytes = (tmp / "backing" / "data" / "secret_key").stat().st_size
     return report
 
 

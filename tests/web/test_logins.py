@@ -1,14 +1,12 @@
-"""Logins: cookie flags (Secure under TLS), the generated secret, logout revocation, expiry."""
+"""Logins: cookie flags (Secure under TLS), logout revocation, expiry."""
 
 from __future__ import annotations
 
 import asyncio
-import stat
 from pathlib import Path
 
 import httpx
 
-from classroom_box.appliance.secret import settings_secret
 from classroom_box.domain.auth import create_teacher
 from tests.helpers import PASSWORD, RunningBox, running_box, wait_for
 from tests.security_helpers import polling_connect, self_signed_cert, socket_connect
@@ -45,16 +43,6 @@ async def test_tls_cookie_is_secure_and_sockets_accept_own_https_origin(tmp_path
             assert evil.status_code == 400
 
 
-def test_secret_key_generated_private_and_persistent(tmp_path: Path) -> None:
-    one = tmp_path / "one"
-    first = settings_secret(one)
-    assert len(first) >= 48 and first not in {"", "secret", "changeme", "dev", "default"}
-    assert settings_secret(one) == first  # persists across restarts
-    assert settings_secret(tmp_path / "two") != first  # never a shared default
-    mode = stat.S_IMODE((tmp_path / "one" / "secret_key").stat().st_mode)
-    assert mode == 0o600
-
-
 async def test_logout_revokes_token_for_http_and_sockets(box: RunningBox) -> None:
     teacher = await box.teacher()
     code = (await teacher.make_class())["sections"][0]["join_code"]
@@ -85,11 +73,3 @@ async def test_teacher_login_expires(tmp_path: Path) -> None:
         assert await polling_connect(box.http, teacher.token) == "44"
         assert (await student.get("/api/me")).status_code == 200  # students stay in their class
 
-
-def test_an_empty_secret_key_left_by_a_power_cut_is_replaced(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    (data_dir / "secret_key").write_text("")
-    secret = settings_secret(data_dir)
-    assert len(secret) >= 48
-    assert (data_dir / "secret_key").read_text() == secret
