@@ -222,10 +222,16 @@ function emitWithAck(s, name, data, timeoutMs) {
     }
     s.socket.timeout(timeoutMs).emit(name, data || {}, (err, ack) => {
       if (err) reject(err);
-      else if (ack && ack.ok === false) reject(new Error(ack.error || "request refused"));
+      else if (ack && ack.ok === false) reject(refusal(ack.error));
       else resolve(ack);
     });
   });
+}
+
+/** An Error with the box's `code` (the answer-back events ack `{code, message}` like HTTP). */
+function refusal(error) {
+  const e = error && typeof error === "object" ? error : { message: error };
+  return Object.assign(new Error(e.message || "request refused"), { code: e.code || "refused" });
 }
 
 /** What a page holds: getters and subscriptions over the stream's record `s`. */
@@ -251,6 +257,10 @@ function publicApi(s) {
     },
     get stale() {
       return !s.synced;
+    },
+    /** The socket is up now: an emit goes out at once instead of waiting in socket.io's buffer. */
+    get connected() {
+      return Boolean(s.socket && s.socket.connected);
     },
     get savedAt() {
       return s.position.savedAt;
@@ -278,7 +288,8 @@ function publicApi(s) {
       if (s.socket) s.socket.on(name, fn);
       return api;
     },
-    /** Emit with an ack; resolves with the ack payload or rejects on timeout/ok:false. */
+    /** Emit with an ack; resolves with the ack payload, rejects on timeout or with the box's
+     * refusal (`err.code`) on ok:false. */
     request(name, data, timeoutMs = 5000) {
       return emitWithAck(s, name, data, timeoutMs);
     },

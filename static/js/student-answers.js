@@ -218,14 +218,14 @@ function wireSignals() {
 }
 
 /** Set up once per page; `render(state)` on every state change. */
-export function mountStudentAnswers(studentId) {
+export function mountStudentAnswers(studentId, stream) {
   outbox = createOutbox(`student:${studentId}`, () => {
     if (current) {
       for (const rec of cards.values()) rec.update();
       renderSettled(new Set(current.questions.map((q) => q.question_id)));
       renderAsks();
     }
-  });
+  }, stream);
   wireSignals();
   return {
     render(state, live) {

@@ -381,8 +381,8 @@ function startDashboard(identity) {
 
   const badge = $("#conn");
   badge.hidden = false;
-  answers = mountStudentAnswers(identity.student.id);
   stream = createStream({ storageKey: `student:${identity.student.id}`, hello: "student_connect" });
+  answers = mountStudentAnswers(identity.student.id, stream);
   stream.onState(render);
   stream.onEvent((name, payload) => {
     if (name === "section_updated" && mine(payload)) {
