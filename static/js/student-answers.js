@@ -17,6 +17,7 @@ const STATUS_TEXT = {
 };
 
 let outbox = null;
+let stream = null; // the page's event stream: hand and pulse go over its socket while it is up
 let current = null; // the last state rendered
 const cards = new Map(); // question_id -> card row (patch-list.js)
 
@@ -181,12 +182,18 @@ function signalError(message) {
   el.hidden = !message;
 }
 
+/** A hand or pulse change: over the socket while it is connected (cheaper for the box), else HTTP. */
+function signal(path, body, event, data) {
+  return stream && stream.connected ? stream.request(event, data) : post(path, body);
+}
+
 function wireSignals() {
   const hand = $("#hand-button");
   hand.addEventListener("click", () => busy(hand, async () => {
     signalError(null);
     try {
-      const res = await post("/api/hand", { raised: !current.hand.raised });
+      const raised = !current.hand.raised;
+      const res = await signal("/api/hand", { raised }, raised ? "raise_hand" : "lower_hand", {});
       current.hand = res.hand;
       renderSignals(true);
     } catch (err) {
@@ -198,7 +205,7 @@ function wireSignals() {
       signalError(null);
       const value = current.pulse === b.dataset.pulse ? null : b.dataset.pulse;
       try {
-        await post("/api/pulse", { value });
+        await signal("/api/pulse", { value }, "pulse", { value });
         current.pulse = value;
         renderSignals(true);
       } catch (err) {
@@ -218,7 +225,8 @@ function wireSignals() {
 }
 
 /** Set up once per page; `render(state)` on every state change. */
-export function mountStudentAnswers(studentId, stream) {
+export function mountStudentAnswers(studentId, pageStream) {
+  stream = pageStream;
   outbox = createOutbox(`student:${studentId}`, () => {
     if (current) {
       for (const rec of cards.values()) rec.update();

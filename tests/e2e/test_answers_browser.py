@@ -143,7 +143,14 @@ async def test_student_text_is_text_on_the_teacher_page(box: Box, browser: Any) 
     teacher.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     await teacher_login(teacher, box.url)
     page, log = await new_page(browser, "student eve", PHONE, logs)
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    events: list[str] = []  # the names of the socket.io events the page emitted
+    page.on("websocket", lambda ws: ws.on("framesent", lambda frame: events.extend(
+        re.findall(r'^42\d*\["(\w+)"', str(frame)))))
     await student_join(page, f"{box.url}/join/{section['join_code']}", HOSTILE)
+    await expect(page.locator("#conn")).to_have_attribute("data-status", "connected")
+    joined = len(posts)
     await page.get_by_role("button", name="Raise my hand").click()
     await page.get_by_label("Ask the teacher").fill(HOSTILE)
     await page.get_by_role("button", name="Send question").click()
@@ -160,6 +167,8 @@ async def test_student_text_is_text_on_the_teacher_page(box: Box, browser: Any) 
     assert await teacher.locator("img[src='x']").count() == 0
     await teacher.wait_for_timeout(500)
     assert dialogs == []
+    # Connected, the page sent hand, ask and pulse over its socket, not as HTTP requests
+    assert posts[joined:] == [] and {"raise_hand", "ask", "pulse"} <= set(events), (posts, events)
     log.check()
     teacher_log.check()
 
