@@ -292,12 +292,16 @@ def cmd_connection_limit(args: argparse.Namespace) -> int:
         print(connlimit.ruleset(port), end="")
         return 0
     try:
-        connlimit.apply(port) if args.apply else connlimit.remove()
+        if args.apply:
+            connlimit.apply(port)
+            print(f"new connections to port {port}: at most {connlimit.RATE_PER_SECOND}/s per"
+                  f" address (burst {connlimit.BURST})")
+        else:
+            connlimit.remove()
+            print("connection limit removed")
     except connlimit.NftError as exc:
         print(f"connection-limit: {exc}", file=sys.stderr)
         return 1
-    print(f"new connections to port {port}: at most {connlimit.RATE_PER_SECOND}/s per address"
-          f" (burst {connlimit.BURST})" if args.apply else "connection limit removed")
     return 0
 
 

@@ -9,7 +9,6 @@ CPU and the class's p95 at 2.5-3.5x its quiet value (docs/security.md). Dropped 
 before the handshake, the same flood costs the box nothing. nftables does that per source address
 with a dynamic set; the systemd unit `classroom-box-connection-limit.service` loads this table
 before the box starts (where nftables is installed) and deletes it when stopped.
-IT's other rules and every other port stay as they were.
 """
 
 from __future__ import annotations
