@@ -6,8 +6,9 @@
  * is sent until the box answers: over the page's socket while it is connected (the box spends a
  * fifth of an HTTP request's CPU on a socket answer, which counts when a whole class answers at
  * once on a Pi), over HTTP otherwise. A retry with the same key, on either path, can never count
- * twice: the box stores the key with the answer and replays its first result. Each item is "sending",
- * "sent" or "refused" (e.g. the question closed before the answer arrived), never lost silently.
+ * twice: the box stores the key with the answer and replays its first result. Each item is
+ * "sending", "sent" or "refused" (e.g. the question closed before the answer arrived), never lost
+ * silently.
  */
 import { ApiError } from "/static/js/api.js";
 
@@ -138,7 +139,9 @@ export function createOutbox(storageKey, onChange, socket = null) {
         if (!item) break;
         item.inFlight = true;
         try {
-          const data = socket && socket.connected ? await sendOverSocket(item, socket) : await send(item);
+          const data = socket && socket.connected
+            ? await sendOverSocket(item, socket)
+            : await send(item);
           item.status = "sent";
           item.result = data.answer || data.ask || null;
           delay = RETRY_MIN_MS;
