@@ -42,6 +42,7 @@ class AnswerBack:
     def __init__(self, realtime: Realtime, store: Store, classes: Classes,
                  questions: Questions, participation: Participation) -> None:
         self.sio, self.presence = realtime.sio, realtime.presence
+        self.background = realtime.background
         self.store, self.classes = store, classes
         self.questions, self.participation = questions, participation
         self.tallies = Coalescer(UPDATE_INTERVAL, self._send_tally)
@@ -111,7 +112,7 @@ class AnswerBack:
     def went_live(self, conn: Conn) -> None:
         """A teacher back from a reconnect gets fresh tallies after its state_sync."""
         if conn.principal.kind == "teacher":
-            self.sio.start_background_task(self._refresh, conn.principal.id)
+            self.background.spawn(self._refresh(conn.principal.id))
 
     async def _refresh(self, teacher_id: int) -> None:
         sections = [s for _, s in await self.classes.teacher_sections(teacher_id)]

@@ -16,6 +16,7 @@ import socketio
 
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.events import teacher_room
+from classroom_box.live.background import BackgroundTasks
 
 COUNT_DEBOUNCE = 0.25  # seconds: how stale a teacher's online count may be
 
@@ -49,11 +50,11 @@ class Presence:
 class RosterAnnouncer:
     """Tells the owning teacher who is online, at most once per `COUNT_DEBOUNCE` per section."""
 
-    def __init__(self, presence: Presence, classes: Classes, sio: socketio.AsyncServer) -> None:
+    def __init__(self, presence: Presence, classes: Classes, sio: socketio.AsyncServer,
+                 background: BackgroundTasks) -> None:
         self.presence, self.classes, self.sio = presence, classes, sio
+        self.background = background  # an announcement still waiting must not outlive the store
         self._due: set[int] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._stopped = False
 
     def changed(self, class_id: int, section_id: int) -> None:
         """Coalesce: a class of 30 arriving at once is one roster update, not 30 growing ones.
@@ -61,19 +62,10 @@ class RosterAnnouncer:
         (Each update carries the whole roster; sending one per connect made a reconnect storm
         of N students cost O(N^2).)
         """
-        if section_id in self._due or self._stopped:
+        if section_id in self._due or self.background.stopped:
             return
         self._due.add(section_id)
-        task = asyncio.create_task(self._announce(class_id, section_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def stop(self) -> None:
-        """At shutdown the store closes next: an announcement still waiting would find it shut."""
-        self._stopped = True
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.background.spawn(self._announce(class_id, section_id))
 
     async def _announce(self, class_id: int, section_id: int) -> None:
         await asyncio.sleep(COUNT_DEBOUNCE)

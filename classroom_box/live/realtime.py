@@ -21,6 +21,7 @@ from classroom_box.domain.classes import Classes
 from classroom_box.domain.events import EventLog
 from classroom_box.domain.store import Store
 from classroom_box.live.admission import Admission
+from classroom_box.live.background import BackgroundTasks
 from classroom_box.live.catchup import CatchUp
 from classroom_box.live.conn import Conn
 from classroom_box.live.dispatch import Dispatcher
@@ -44,7 +45,8 @@ class Realtime:
         self.admission = Admission(store, classes, self.flood, max_per_address)
         self.catchup = CatchUp(store, events, classes, manager)
         self.presence = Presence()
-        self.roster_announcer = RosterAnnouncer(self.presence, classes, sio)
+        self.background = BackgroundTasks()  # ends before the store closes
+        self.roster_announcer = RosterAnnouncer(self.presence, classes, sio, self.background)
         self.collector = QuietCollector(busy=dispatcher.busy)
         self._collecting: asyncio.Task[None] | None = None
         # Attendance hears a student arrive (first socket) and leave (last socket); set by app.
@@ -60,7 +62,7 @@ class Realtime:
     async def stop(self) -> None:
         if self._collecting:
             self._collecting.cancel()
-        await self.roster_announcer.stop()
+        await self.background.stop()
         await self.dispatcher.stop()
 
     async def announce_shutdown(self) -> None:
@@ -85,7 +87,7 @@ class Realtime:
             if self.presence.add(p.section_id, p.id, p.name):
                 self.on_presence(p.section_id, p.id, True)
                 self.roster_announcer.changed(p.class_id or 0, p.section_id)
-        self.sio.start_background_task(self.catchup.run, sid, self.conns.get, auth.get("last_seq"))
+        self.background.spawn(self.catchup.run(sid, self.conns.get, auth.get("last_seq")))
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self.collector.note_disconnect()
@@ -120,7 +122,7 @@ class Realtime:
                 await self.sio.leave_room(sid, room)
             await self.sio.emit("removed", {"student_id": student_id}, to=sid)
         if sids:
-            self.sio.start_background_task(self._hang_up, sids)
+            self.background.spawn(self._hang_up(sids))
 
     async def _hang_up(self, sids: list[str]) -> None:
         await asyncio.sleep(REMOVED_GRACE)

@@ -35,6 +35,7 @@ import uvicorn
 from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from classroom_box.domain.ratelimit import RateLimitedWarning, is_box_itself
 from classroom_box.web.refusals import REFUSAL_HOLD, RefusalGate
@@ -237,7 +238,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
-    """The websocket protocol gives the connection's budget slot back when it closes."""
+    """The websocket protocol gives the connection's budget slot back when it closes, and
+    stops cleanly while a client's own close is under way."""
 
     budget: ConnectionBudget | None = None
 
@@ -245,6 +247,19 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.budget is not None:
             self.budget.release(self.transport)
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        """uvicorn's own shutdown sends a close frame, which websockets refuses (InvalidState)
+        on a connection whose client has begun closing but that is not gone yet. That ended
+        uvicorn's shutdown before the app's: a SIGTERM during a reconnect storm left the box
+        hung, its store never closed, until systemd killed it. Such a connection has answered
+        the close already; what it still has queued is for a client that is leaving and may
+        not read it (waiting would hold the stop for the whole grace period): drop it."""
+        if self.handshake_complete and not self.close_sent and self.conn.state is not State.OPEN:
+            self.stop_keepalive()
+            self.transport.abort()
+            return
+        super().shutdown()
 
 
 def _nothing() -> None:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
+import socket
 import time
 from pathlib import Path
 
+import httpx
+
 from classroom_box.appliance.discovery import discover
 from classroom_box.client import StreamClient
-from tests.faults.classroom import open_classroom
+from tests.faults.classroom import Classroom, open_classroom
 from tests.helpers import PASSWORD, wait_for
 from tests.process import BoxProcess, add_teacher
 
@@ -60,3 +66,73 @@ async def test_serve_advertises_over_mdns_and_unregisters_on_stop(tmp_path: Path
     after = [b for b in await discover(2.0, interfaces=["127.0.0.1"])
              if b.name.startswith("Room 12")]
     assert after == []
+
+
+async def test_sigterm_with_a_websocket_half_closed_stops_cleanly(tmp_path: Path) -> None:
+    """A student's websocket that asked to close but is not gone yet must not stop the stop.
+
+    It did: uvicorn's shutdown sent a close frame to that websocket, websockets raised
+    InvalidState, and the app's shutdown (store close) never ran: the box hung until
+    systemd killed it. A reconnect storm leaves such sockets about; here one is made on
+    purpose: its device asks to close while it reads nothing, so the box's reply waits."""
+    data = tmp_path / "data"
+    add_teacher(data, "t", PASSWORD)
+    box = BoxProcess(data).start()
+    try:
+        room = await open_classroom(box.url, "t", 1)
+        await _open_questions(room, 40)  # ~100 KB of state_sync, more than the socket holds
+        device = await asyncio.to_thread(_closing_but_not_reading, box.port,
+                                         room.student_tokens[0])
+        assert box.proc is not None
+        started = time.monotonic()
+        box.proc.terminate()
+        code = await asyncio.to_thread(box.proc.wait, 15)
+        device.close()
+    finally:
+        box.kill()  # only if the stop above failed
+    assert time.monotonic() - started < 5
+    assert code in (0, -15)
+    log = box.log.read_text()
+    assert "Application shutdown complete" in log
+    assert "Traceback" not in log and "ERROR" not in log, log[-3000:]
+
+
+async def _open_questions(room: Classroom, count: int) -> None:
+    async with httpx.AsyncClient(base_url=room.url, timeout=30) as http:
+        for i in range(count):
+            created = await http.post("/api/questions", headers={
+                "Authorization": f"Bearer {room.teacher_token}"}, json={
+                "class_id": room.class_id, "section_id": room.section_id, "kind": "single",
+                "prompt": f"{i} " + "p" * 490, "options": [str(n) * 200 for n in range(10)]})
+            created.raise_for_status()
+
+
+def _closing_but_not_reading(port: int, token: str) -> socket.socket:
+    """A student's websocket, connected, that then sends a close frame and never reads."""
+    device = socket.socket()
+    device.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    # Small segments keep the box's kernel send buffer small (it is sized from the MSS; on
+    # loopback's 64 KB MSS it would swallow the whole state_sync), so the rest waits in the box.
+    device.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+    device.connect(("127.0.0.1", port))
+    device.sendall(
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n\r\n")
+    greeting = b""
+    while b'"sid"' not in greeting:  # the 101 and Engine.IO's open packet
+        greeting += device.recv(4096)
+    assert greeting.startswith(b"HTTP/1.1 101"), greeting[:200]
+    device.sendall(_masked_frame(0x1, b"40" + json.dumps({"token": token}).encode()))
+    time.sleep(1.0)  # the box sends its state_sync: most of it waits in the box
+    device.sendall(_masked_frame(0x8, (1000).to_bytes(2, "big")))
+    time.sleep(0.5)  # the box answers the close (that waits too) and closes its side
+    return device
+
+
+def _masked_frame(opcode: int, payload: bytes) -> bytes:
+    """One client-to-server WebSocket frame (RFC 6455: clients mask), payload under 126 bytes."""
+    assert len(payload) < 126
+    mask = os.urandom(4)
+    return (bytes([0x80 | opcode, 0x80 | len(payload)]) + mask
+            + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
