@@ -183,6 +183,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             return
         super()._start_asgi_task(cycle, app)
 
+    def shutdown(self) -> None:
+        """A request still waiting for its body never reached the application: nothing of it
+        was done, and its client will retry. uvicorn would hold the stop for the whole grace
+        period (3 s) for it and then log an ERROR; close it now instead."""
+        if self._deferred is not None:
+            self.transport.close()
+            return
+        super().shutdown()
+
     def handle_websocket_upgrade(self) -> None:
         self._cancel()  # the websocket protocol takes over; engineio pings it from now on
         if self._gated is not None:
