@@ -24,7 +24,6 @@ from classroom_box.domain.auth import shift_token_times
 from classroom_box.domain.autoend import AutoEnd
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.clock import Clock
-from classroom_box.domain.diskfull import log_write_failure
 from classroom_box.domain.events import Event, EventLog, Publisher
 from classroom_box.domain.lectures import Lectures, section_state, shift_live_starts
 from classroom_box.domain.management import Management
@@ -33,6 +32,7 @@ from classroom_box.domain.questions import Questions
 from classroom_box.domain.ratelimit import FailureThrottle, KeyedBuckets, LoginThrottle
 from classroom_box.domain.retention import Retention
 from classroom_box.domain.scheduler import Scheduler
+from classroom_box.domain.storage_faults import log_write_failure
 from classroom_box.domain.store import Store
 from classroom_box.live.answers import AnswerBack
 from classroom_box.live.dispatch import Dispatcher

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,12 @@ from classroom_box.appliance.notify import notify, watchdog_loop
 from classroom_box.appliance.qr import terminal_qr
 from classroom_box.config import Settings
 from classroom_box.domain import accounts
+from classroom_box.domain.storage_faults import (
+    EXIT_DAMAGED,
+    check_readable,
+    damage_advice,
+    database_damaged,
+)
 from classroom_box.live.gcpolicy import return_big_blocks, tune_gc
 from classroom_box.web.limits import ConnectionBudget, fd_limit, harden, quiet_websocket_lines
 from classroom_box.web.urls import base_url, remember_served
@@ -80,6 +87,7 @@ def serve(settings: Settings) -> int:
         print(f"classroom-box: {exc}", file=sys.stderr)
         return 1
     try:
+        check_readable(settings.db_path)
         app = create_app(settings)
         box = app.box  # type: ignore[attr-defined]
         if accounts.teachers_exist(settings.db_path):
@@ -92,6 +100,11 @@ def serve(settings: Settings) -> int:
         return_big_blocks()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, app, ident))
+    except sqlite3.DatabaseError as exc:
+        if not database_damaged(exc):
+            raise
+        print(f"classroom-box: {damage_advice(settings.db_path, exc)}", file=sys.stderr)
+        return EXIT_DAMAGED
     finally:
         lock.release()
     return 0

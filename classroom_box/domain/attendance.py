@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from classroom_box.domain.clock import shift_by, shifted
 from classroom_box.domain.events import Event
+from classroom_box.domain.storage_faults import log_write_failure
 from classroom_box.domain.store import Store, Tx
 from classroom_box.domain.validation import iso, utcnow
 
@@ -118,8 +119,8 @@ class AttendanceRecorder:
             self._wake.clear()
             try:
                 await self.flush()
-            except Exception:
-                log.exception("attendance could not be written; retrying")
+            except Exception as exc:
+                log_write_failure(log, exc, self.store.path, "writing attendance")
                 await asyncio.sleep(RETRY)
                 self._wake.set()
 

@@ -18,9 +18,9 @@ import asyncio
 import logging
 from typing import Any
 
-from classroom_box.domain.diskfull import log_write_failure
 from classroom_box.domain.events import Event
 from classroom_box.domain.lectures import Lectures
+from classroom_box.domain.storage_faults import log_write_failure
 
 log = logging.getLogger(__name__)
 MAX_NAP = 5.0

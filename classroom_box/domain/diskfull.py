@@ -6,7 +6,6 @@ filesystem really has no space left.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -43,16 +42,6 @@ def storage_full(exc: BaseException, path: Path) -> StorageFull | None:
     if code is not None and code & 0xFF == _IOERR and _no_space_left(path):
         return StorageFull()
     return None
-
-
-def log_write_failure(logger: logging.Logger, exc: BaseException, path: Path,
-                      what: str) -> None:
-    """One line for a background write that the disk refused (it will be retried), a traceback
-    for anything else: the shared wording of the timers and the pruner."""
-    if storage_full(exc, path) is None:
-        logger.exception("%s failed; retrying", what)
-    else:
-        logger.warning("%s waits: storage full", what)
 
 
 def _no_space_left(path: Path) -> bool:

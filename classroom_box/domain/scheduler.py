@@ -20,8 +20,8 @@ import logging
 from datetime import datetime
 
 from classroom_box.domain.clock import Clock
-from classroom_box.domain.diskfull import log_write_failure
 from classroom_box.domain.lectures import Lectures
+from classroom_box.domain.storage_faults import log_write_failure
 
 log = logging.getLogger(__name__)
 MAX_NAP = 5.0

@@ -19,6 +19,7 @@ through `shared_parts` / `personal_parts` and learn when a client went live (`on
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,9 +29,12 @@ from engineio import packet as eio_packet
 from classroom_box.domain.classes import Classes
 from classroom_box.domain.events import Event, EventLog
 from classroom_box.domain.lectures import section_state
+from classroom_box.domain.storage_faults import storage_refusal
 from classroom_box.domain.store import Store, Tx
 from classroom_box.live.conn import Conn
 from classroom_box.live.fanout import NAMESPACE, ClassroomManager
+
+log = logging.getLogger(__name__)
 
 Packets = list[eio_packet.Packet]
 # What other modules add to state_sync: parts shared by everyone asking for the same sections
@@ -112,6 +116,12 @@ class CatchUp:
             await self._drain(sid, high)
             for hook in self.on_live:
                 hook(conn)
+        except Exception as exc:
+            # Connected but never synced would be a page stuck on "connecting" for good; hung
+            # up, the client reconnects and asks again (and the log says why, once).
+            if storage_refusal(exc, self.store.path, f"catch-up of {sid}") is None:
+                log.exception("catch-up of %s failed", sid)
+            await self.manager.server.disconnect(sid, namespace=NAMESPACE)
         finally:
             self.end(sid)
 

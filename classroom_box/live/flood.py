@@ -2,8 +2,9 @@
 
 Owns the per-socket budget check, the strike count after which the box hangs up, and the cool-down
 during which a flooder's login may not reconnect (a reconnect costs a replay). It must never let a
-handler run past an empty bucket, and never turn a handler's `ApiError` into anything but a
-negative ack.
+handler run past an empty bucket, and never answer a failed handler with silence: an `ApiError`
+is a negative ack with its code, a storage fault one with HTTP's code for it (`disk_full`,
+`storage_damaged`), anything else `internal` and a traceback in the log.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import socketio
 
 from classroom_box.domain.auth import token_hash
+from classroom_box.domain.storage_faults import storage_refusal
 from classroom_box.domain.validation import ApiError
 from classroom_box.live.conn import Conn
 
@@ -27,8 +30,8 @@ Handler = Callable[[Conn, str, Any], Awaitable[Ack]]
 
 
 class FloodControl:
-    def __init__(self, sio: socketio.AsyncServer, conns: dict[str, Conn]) -> None:
-        self.sio, self.conns = sio, conns
+    def __init__(self, sio: socketio.AsyncServer, conns: dict[str, Conn], db_path: Path) -> None:
+        self.sio, self.conns, self.db_path = sio, conns, db_path
         self.cooldown: dict[str, float] = {}  # token hash -> monotonic time it may reconnect
 
     def cooling_down(self, token: object) -> bool:
@@ -63,6 +66,12 @@ class FloodControl:
                 return await handler(conn, sid, data)
             except ApiError as exc:
                 return refuse(exc.code, exc.message)
+            except Exception as exc:  # as HTTP's 5xx: an ack the client can show, not silence
+                refusal = storage_refusal(exc, self.db_path, f"{name} from {sid}")
+                if refusal is None:
+                    log.exception("%s from %s failed", name, sid)
+                    refusal = ApiError(500, "internal", "internal error")
+                return refuse(refusal.code, refusal.message)
 
         run.__name__ = name
         return run

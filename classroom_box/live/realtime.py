@@ -41,7 +41,7 @@ class Realtime:
                  max_per_address: int = 200) -> None:
         self.sio, self.manager, self.dispatcher = sio, manager, dispatcher
         self.conns: dict[str, Conn] = {}
-        self.flood = FloodControl(sio, self.conns)
+        self.flood = FloodControl(sio, self.conns, store.path)
         self.admission = Admission(store, classes, self.flood, max_per_address)
         self.catchup = CatchUp(store, events, classes, manager)
         self.presence = Presence()

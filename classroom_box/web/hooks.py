@@ -1,6 +1,7 @@
 """What every HTTP request passes through: same-origin check, security headers, JSON errors.
 It owns the request hooks and must never let an exception leave as an HTML page or a traceback
-(a full disk is a 507 `disk_full`, anything unforeseen a 500 `internal` with the log line).
+(a full disk is a 507 `disk_full`, a damaged database a 503 `storage_damaged`, anything
+unforeseen a 500 `internal` with the log line).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from quart import Quart, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from classroom_box.domain.diskfull import storage_full
+from classroom_box.domain.storage_faults import storage_refusal
 from classroom_box.domain.validation import ApiError
 from classroom_box.web.api import error_response
 from classroom_box.web.origin import is_own_origin
@@ -54,10 +55,9 @@ def install_http_hooks(app: Quart, db_path: Path) -> None:
 
     @app.errorhandler(Exception)
     async def unexpected(exc: Exception) -> Response:
-        full = storage_full(exc, db_path)
-        if full is not None:  # one line, not a traceback per write, while the disk stays full
-            log.warning("%s %s refused: storage full", request.method, request.path)
-            return error_response(ApiError(507, "disk_full", str(full)))
+        refusal = storage_refusal(exc, db_path, f"{request.method} {request.path}")
+        if refusal is not None:
+            return error_response(refusal)
         log.exception("unhandled error on %s %s", request.method, request.path)
         response = jsonify({"error": {"code": "internal", "message": "internal error"}})
         response.status_code = 500

@@ -31,6 +31,8 @@ STATUS_TEXT = {
     409: "Conflicts with the current state", 413: "Body larger than 64 KiB",
     410: "The class is archived: its join code admits nobody new",
     415: "Not JSON", 422: "Input does not match the schema", 429: "Throttled; see Retry-After",
+    503: "The box's database is damaged (code storage_damaged): nothing was saved; a backup"
+         " must be restored",
     507: "The box's storage is full (code disk_full): nothing was saved; retry once space is back",
 }
 QUERIES: dict[str, dict[str, Any]] = {"/api/lectures": LECTURES_QUERY,
@@ -65,7 +67,7 @@ def _parameters(r: Route) -> list[dict[str, Any]]:
 
 def _statuses(r: Route) -> list[int]:
     ok = 201 if r.method == "POST" and r.handler.__name__ in CREATED else 200
-    codes = [204 if r.method == "DELETE" else ok]
+    codes = [204 if r.method == "DELETE" else ok, 503]  # any request may meet a damaged page
     if r.who != "public":
         codes += [401, 403]
     if r.path in QUERIES:

@@ -1,8 +1,8 @@
 """A full disk, for real: the data directory is a tiny tmpfs that the test fills up.
 
-Writes answer 507 `disk_full` with one log line each, reads, sockets and replay keep working, a
-scheduled lecture that comes due meanwhile waits and starts once space is back, and writes
-recover without a restart. Mounting needs root; without it the test is skipped and says why.
+Writes answer 507 `disk_full` (over the socket, a negative ack) with one log line each, reads,
+sockets and replay keep working, a scheduled lecture that comes due meanwhile waits and starts
+once space is back, and writes recover without a restart. Mounting needs root; without it the test is skipped and says why.
 """
 
 from __future__ import annotations
@@ -114,6 +114,9 @@ async def test_disk_full_is_507_one_line_reads_work_and_recovers(tmp_path: Path)
             assert r.status_code == 507, r.text
             assert r.json()["error"]["code"] == "disk_full", r.text
             assert r.json()["error"]["message"]
+        # A socket event that writes gets the same answer, as a negative ack (not silence).
+        ack = await stream.sio.call("raise_hand", {}, timeout=10)
+        assert ack["ok"] is False and ack["error"]["code"] == "disk_full", ack
         # Reads, a new socket with replay, and the old socket all still work.
         assert (await room.state())["live"][0]["progress"] == 0
         again = StreamClient(room.box.url, room.student, last_seq=0)
@@ -130,7 +133,7 @@ async def test_disk_full_is_507_one_line_reads_work_and_recovers(tmp_path: Path)
         await stream.disconnect()
     log = room.box.log.read_text()
     assert "Traceback" not in log, log
-    assert log.count("refused: storage full") == 3, log
+    assert log.count("refused: storage full") == 4, log
 
 
 async def test_scheduled_lecture_waits_out_a_full_disk(tmp_path: Path) -> None:

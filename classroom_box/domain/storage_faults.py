@@ -1,0 +1,80 @@
+"""What the box does when its storage fails: what a damaged database looks like, what to tell
+whoever looks after the box, and the one mapping of storage faults to answers and log lines.
+
+An SD card that lost power in the middle of a write can leave pages SQLite cannot read
+(SQLITE_CORRUPT) or a file that is no longer a database at all (SQLITE_NOTADB). Neither goes away
+by retrying or restarting; only a backup helps. So the box says that, in one plain message,
+instead of a traceback per start (and systemd restarting it forever) or a 500 per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+
+from classroom_box.domain.diskfull import storage_full
+from classroom_box.domain.ratelimit import RateLimitedWarning
+from classroom_box.domain.validation import ApiError
+
+EXIT_DAMAGED = 65  # sysexits' EX_DATAERR; the unit does not restart the box on it
+log = logging.getLogger(__name__)
+DAMAGED = RateLimitedWarning(log, level=logging.ERROR)
+
+
+def database_damaged(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite finding the file damaged (not locked, not full, not busy)."""
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def damage_advice(db_path: Path, cause: BaseException) -> str:
+    return (f"the database {db_path} is damaged ({cause}); the box cannot use it, and"
+            f" restarting will not help. Restore your newest backup with `classroom-box restore"
+            f" BACKUP --data-dir {db_path.parent}` (the damaged file is kept beside it), or, with"
+            f" no backup, move {db_path} aside to start an empty box.")
+
+
+def check_readable(db_path: Path) -> None:
+    """Read the schema, as every start does first (raises sqlite3.DatabaseError if it can't).
+
+    Only the schema, not a whole `quick_check`: that reads every page (seconds from an SD
+    card at each start), and a box with one bad page in last term's records still serves
+    today's lesson; a request that meets the bad page is answered 503 (web/hooks.py)."""
+    if not db_path.exists():
+        return  # a first start: the store creates it
+    conn = sqlite3.connect(db_path)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    finally:
+        conn.close()
+
+
+def storage_refusal(exc: BaseException, db_path: Path, what: str) -> ApiError | None:
+    """The answer, for HTTP and the socket alike, when the storage refused `what` (a request or
+    an event), said in the log without a traceback; None if `exc` is something else.
+
+    A full disk is 507 `disk_full` (space may come back), a line per refusal; a damaged
+    database is 503 `storage_damaged` (only a restore helps), a line per 10 s at most, since
+    then every request of the class meets it."""
+    full = storage_full(exc, db_path)
+    if full is not None:
+        log.warning("%s refused: storage full", what)
+        return ApiError(507, "disk_full", str(full))
+    if database_damaged(exc):
+        DAMAGED.warn(f"{what} failed: {damage_advice(db_path, exc)}")
+        return ApiError(503, "storage_damaged", "the box's database is damaged: nothing was"
+                        " saved; ask whoever looks after the box to restore a backup")
+    return None
+
+
+def log_write_failure(logger: logging.Logger, exc: BaseException, path: Path,
+                      what: str) -> None:
+    """For a background write that will be retried (timers, the pruner, attendance): a line
+    while the disk is full or the database damaged, a traceback for anything else."""
+    if storage_full(exc, path) is not None:
+        logger.warning("%s waits: storage full", what)
+    elif database_damaged(exc):
+        DAMAGED.warn(f"{what} failed: {damage_advice(path, exc)}")
+    else:
+        logger.exception("%s failed; retrying", what)
