@@ -1,5 +1,7 @@
-"""What the box does when its storage fails: what a damaged database looks like, what to tell
-whoever looks after the box, and the one mapping of storage faults to answers and log lines.
+"""What the box does when its storage fails: full, or damaged.
+It owns the one mapping of those faults to an answer (HTTP and the socket alike) and a log line,
+and what to tell whoever looks after the box; it must never let one become a traceback per
+request, silence on the socket, or a box that systemd restarts forever.
 
 An SD card that lost power in the middle of a write can leave pages SQLite cannot read
 (SQLITE_CORRUPT) or a file that is no longer a database at all (SQLITE_NOTADB). Neither goes away
