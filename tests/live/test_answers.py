@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from classroom_box.client import StreamClient
 from tests.helpers import RunningBox, Student, Teacher, wait_for
 
 
@@ -172,9 +173,13 @@ async def test_state_sync_after_reconnect(box: RunningBox) -> None:
     assert mine["my_answers"] == {str(q["question_id"]): 2}
     assert mine["hand"]["raised"] is True and mine["pulse"] == "lost"
 
-    teacher = await box.stream(ls.teacher.token)
+    # Listening before the connect: the fresh tally may come right behind the state_sync.
+    teacher = StreamClient(box.url, ls.teacher.token)
     tallies: list[dict[str, Any]] = []
     teacher.sio.on("answer_tally", tallies.append)
+    await teacher.connect()
+    box.clients.append(teacher)
+    await wait_for(lambda: teacher.state is not None)
     assert teacher.state is not None
     section = next(p for p in teacher.state["participation"]
                    if p["section_id"] == ls.section["section_id"])
