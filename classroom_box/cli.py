@@ -21,6 +21,10 @@ from classroom_box import __version__
 from classroom_box.config import add_arguments, settings_from_args
 from classroom_box.domain import accounts
 
+DESCRIPTION = ("The classroom box: keeps every student's device in step with the teacher on the"
+               " classroom network, with no internet. `serve` runs it; the other commands"
+               " manage teachers, backups, certificates and the network limit.")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
@@ -32,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="classroom-box", description=__doc__)
+    parser = argparse.ArgumentParser(prog="classroom-box", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"classroom-box {__version__}")
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the box")

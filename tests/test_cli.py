@@ -21,6 +21,13 @@ def test_version() -> None:
     assert cli("--version").stdout.strip() == f"classroom-box {__version__}"
 
 
+def test_help_speaks_to_it_not_to_developers() -> None:
+    """`--help` once printed the module's docstring: its contract for developers."""
+    helped = " ".join(cli("--help").stdout.split())
+    assert "`serve` runs it" in helped
+    assert "never" not in helped and "argparse" not in helped
+
+
 def test_teacher_add_reads_stdin_and_login_works(tmp_path: Path) -> None:
     data = tmp_path / "data"
     added = cli("teacher", "add", "maria", "--data-dir", str(data), stdin="s3cret-pass\n")
