@@ -44,6 +44,10 @@ async function send(item) {
   return data;
 }
 
+/** The HTTP status behind a negative ack's code, where it is not a plain 4xx: these are worth
+ *  trying again (the box busy, its disk full: space may come back), as over HTTP. */
+const SOCKET_STATUS = { throttled: 429, internal: 500, storage_damaged: 503, disk_full: 507 };
+
 /** The same item as a socket event; the ack carries what the HTTP body would. */
 async function sendOverSocket(item, socket) {
   const [name, data] = item.kind === "ask"
@@ -53,7 +57,7 @@ async function sendOverSocket(item, socket) {
     return await socket.request(name, data, 5000);
   } catch (err) {
     if (!err.code) throw new ApiError(0, "network", "no answer over the socket");
-    throw new ApiError(err.code === "throttled" ? 429 : 400, err.code, err.message);
+    throw new ApiError(SOCKET_STATUS[err.code] || 400, err.code, err.message);
   }
 }
 

@@ -9,8 +9,14 @@ student text is shown as text on the teacher's page.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+from pathlib import Path
 from typing import Any
+
+import httpx
+import pytest
 
 from tests.browser_support import (  # noqa: F401  (the *_fixture names are fixtures)
     BROWSER_MARKS,
@@ -27,6 +33,9 @@ from tests.browser_support import (  # noqa: F401  (the *_fixture names are fixt
     student_join,
     teacher_login,
 )
+from tests.disk_support import fill, small_disk
+from tests.helpers import PASSWORD
+from tests.process import BoxProcess, add_teacher
 
 pytestmark = BROWSER_MARKS
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -133,6 +142,43 @@ async def test_offline_answer_after_close_is_refused_plainly(box: Box, browser: 
         log.check(allow_network=True)
     finally:
         await proxy.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs to fill up needs root")
+async def test_an_answer_the_full_disk_refused_waits_and_is_sent(tmp_path: Path,
+                                                                 browser: Any) -> None:
+    """A full disk is a reason to wait, not a refusal: the answer stays "Sending…" and is
+    counted once the box has room again. (Over the socket its `disk_full` nack was shown as
+    "Refused" for good, though over HTTP the same 507 was retried.)"""
+    logs: list[PageLog] = []
+    with small_disk(tmp_path / "data") as data:
+        add_teacher(data, "maria", PASSWORD)
+        proc = await asyncio.to_thread(BoxProcess(data).start)
+        try:
+            async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+                box = Box(proc, http)
+                section, q = await class_with_question(box)
+                page, log = await new_page(browser, "student dan", PHONE, logs)
+                nacks: list[str] = []
+                page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: nacks.append(
+                    str(frame)) if "disk_full" in str(frame) else None))
+                await student_join(page, f"{box.url}/join/{section['join_code']}", "Dan")
+                ballast = fill(data)
+                await page.locator(".question-card").get_by_role("button", name="7").click()
+                status = page.locator(".question-card .answer-status")
+                for _ in range(100):
+                    if nacks:
+                        break
+                    await asyncio.sleep(0.05)
+                assert nacks, "the box never answered disk_full over the socket"
+                await expect(status).to_have_text("Sending…")
+                ballast.unlink()
+                await expect(status).to_have_text("Sent ✓", timeout=20_000)
+                results = await box.get(f"/api/questions/{q['question_id']}/results")
+                assert results["results"]["answered"] == 1
+                log.check()
+        finally:
+            await asyncio.to_thread(proc.stop)
 
 
 async def test_student_text_is_text_on_the_teacher_page(box: Box, browser: Any) -> None:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import os
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,35 +20,12 @@ import httpx
 import pytest
 
 from classroom_box.client import StreamClient
+from tests.disk_support import fill, small_disk
 from tests.helpers import PASSWORD, wait_for
 from tests.process import BoxProcess, add_teacher
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="mounting a small tmpfs to fill up needs root")
-
-
-@contextlib.contextmanager
-def small_disk(path: Path, size: str = "8m") -> Iterator[Path]:
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                   check=True)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=True)
-
-
-def fill(disk: Path) -> Path:
-    """Take every free byte of the filesystem (big chunks, then small ones)."""
-    ballast = disk / "ballast"
-    with open(ballast, "ab", buffering=0) as handle:
-        for chunk in (1 << 20, 1 << 12, 1):
-            try:
-                while True:
-                    handle.write(b"\0" * chunk)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC, exc
-    return ballast
 
 
 @contextlib.asynccontextmanager
