@@ -29,12 +29,7 @@ from classroom_box.appliance.notify import notify, watchdog_loop
 from classroom_box.appliance.qr import terminal_qr
 from classroom_box.config import Settings
 from classroom_box.domain import accounts
-from classroom_box.domain.storage_faults import (
-    EXIT_DAMAGED,
-    check_readable,
-    damage_advice,
-    database_damaged,
-)
+from classroom_box.domain.storage_faults import check_readable, startup_refusal
 from classroom_box.live.gcpolicy import return_big_blocks, tune_gc
 from classroom_box.web.limits import ConnectionBudget, fd_limit, harden, quiet_websocket_lines
 from classroom_box.web.urls import base_url, remember_served
@@ -80,6 +75,19 @@ def banner(settings: Settings, setup_token: str | None, mdns_host: str,
 
 
 def serve(settings: Settings) -> int:
+    """Run the box; a storage that keeps it from starting is one plain message and an exit
+    status systemd acts on (storage_faults.startup_refusal), not a traceback."""
+    try:
+        return _serve_locked(settings)
+    except (sqlite3.Error, OSError) as exc:
+        refusal = startup_refusal(exc, settings.db_path)
+        if refusal is None:
+            raise
+        print(f"classroom-box: {refusal[0]}", file=sys.stderr)
+        return refusal[1]
+
+
+def _serve_locked(settings: Settings) -> int:
     lock = ServeLock(settings.data_dir)
     try:
         lock.acquire()
@@ -100,11 +108,6 @@ def serve(settings: Settings) -> int:
         return_big_blocks()
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve(settings, app, ident))
-    except sqlite3.DatabaseError as exc:
-        if not database_damaged(exc):
-            raise
-        print(f"classroom-box: {damage_advice(settings.db_path, exc)}", file=sys.stderr)
-        return EXIT_DAMAGED
     finally:
         lock.release()
     return 0

@@ -11,6 +11,7 @@ instead of a traceback per start (and systemd restarting it forever) or a 500 pe
 
 from __future__ import annotations
 
+import errno
 import logging
 import sqlite3
 from pathlib import Path
@@ -20,6 +21,8 @@ from classroom_box.domain.ratelimit import RateLimitedWarning
 from classroom_box.domain.validation import ApiError
 
 EXIT_DAMAGED = 65  # sysexits' EX_DATAERR; the unit does not restart the box on it
+EXIT_FULL = 75  # EX_TEMPFAIL: the unit restarts the box, which starts once there is room
+EXIT_READ_ONLY = 74  # EX_IOERR; not restarted either: someone has to look at the card
 log = logging.getLogger(__name__)
 DAMAGED = RateLimitedWarning(log, level=logging.ERROR)
 
@@ -35,6 +38,29 @@ def damage_advice(db_path: Path, cause: BaseException) -> str:
             f" restarting will not help. Restore your newest backup with `classroom-box restore"
             f" BACKUP --data-dir {db_path.parent}` (the damaged file is kept beside it), or, with"
             f" no backup, move {db_path} aside to start an empty box.")
+
+
+def startup_refusal(exc: BaseException, db_path: Path) -> tuple[str, int] | None:
+    """What `serve` says, and its exit status, when the storage keeps it from starting."""
+    if database_damaged(exc):
+        return damage_advice(db_path, exc), EXIT_DAMAGED
+    if storage_full(exc, db_path) is not None:
+        return (f"the disk holding {db_path.parent} is full ({exc}); the box needs a little"
+                " free space to open its database. Free some and it starts (under systemd, by"
+                " itself: it keeps retrying)."), EXIT_FULL
+    if _read_only(exc):
+        return (f"the filesystem holding {db_path.parent} is read-only ({exc}). An SD card that"
+                " reports errors is remounted read-only by the kernel: back up the database"
+                " (`classroom-box backup`), check or replace the card, then start the box."
+                ), EXIT_READ_ONLY
+    return None
+
+
+def _read_only(exc: BaseException) -> bool:
+    if isinstance(exc, OSError):
+        return exc.errno == errno.EROFS
+    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
+    return code is not None and code & 0xFF == sqlite3.SQLITE_READONLY
 
 
 def check_readable(db_path: Path) -> None:

@@ -25,7 +25,8 @@ class BackgroundTasks:
         if self.stopped:
             work.close()
             return
-        task = asyncio.get_running_loop().create_task(work, name=getattr(work, "__qualname__", None))
+        name = getattr(work, "__qualname__", None)
+        task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from classroom_box.client import StreamClient
-from classroom_box.domain.storage_faults import EXIT_DAMAGED
+from classroom_box.domain.storage_faults import EXIT_DAMAGED, EXIT_FULL, EXIT_READ_ONLY
 from tests.faults.classroom import Classroom, open_classroom
 from tests.helpers import PASSWORD, wait_for
 from tests.process import BoxProcess, add_teacher
@@ -71,9 +71,13 @@ def test_serve_on_a_damaged_database_says_so_and_exits_65(tmp_path: Path) -> Non
         assert db.exists()  # nothing was moved or rewritten behind IT's back
 
 
-def test_unit_does_not_restart_on_a_damaged_database() -> None:
+def test_unit_restarts_only_where_restarting_can_help() -> None:
+    """Not on a damaged database nor a read-only card; on a full disk, yes (space comes back)."""
     unit = (Path(__file__).parents[2] / "systemd" / "classroom-box.service").read_text()
-    assert f"RestartPreventExitStatus={EXIT_DAMAGED}" in unit.splitlines()
+    prevent = [line for line in unit.splitlines() if line.startswith("RestartPreventExitStatus=")]
+    assert len(prevent) == 1
+    codes = {int(code) for code in prevent[0].split("=", 1)[1].split()}
+    assert codes == {EXIT_DAMAGED, EXIT_READ_ONLY} and EXIT_FULL not in codes
 
 
 async def test_a_damaged_table_is_503_and_a_negative_ack_once_logged(tmp_path: Path) -> None:

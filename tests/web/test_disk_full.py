@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +22,7 @@ import httpx
 import pytest
 
 from classroom_box.client import StreamClient
+from classroom_box.domain.storage_faults import EXIT_FULL, EXIT_READ_ONLY
 from tests.disk_support import fill, small_disk
 from tests.helpers import PASSWORD, wait_for
 from tests.process import BoxProcess, add_teacher
@@ -133,3 +136,36 @@ async def test_scheduled_lecture_waits_out_a_full_disk(tmp_path: Path) -> None:
     log = room.box.log.read_text()
     assert f"scheduled lecture {schedule} waits: storage full" in log, log
     assert "Traceback" not in log, log
+
+
+def test_serve_on_a_full_disk_says_so_and_starts_once_there_is_room(tmp_path: Path) -> None:
+    """SQLite needs a little space to open its database (the -shm file); with none, `serve`
+    printed a traceback at every one of systemd's restarts. Now it says what to do, exits 75
+    (systemd keeps retrying), and starts by itself once space is back."""
+    with small_disk(tmp_path / "data") as data:
+        add_teacher(data, "alice", PASSWORD)
+        ballast = fill(data)
+        ran = subprocess.run([sys.executable, "-m", "classroom_box", "serve", "--port", "0",
+                              "--data-dir", str(data), "--no-mdns"],
+                             capture_output=True, text=True, timeout=60)
+        assert ran.returncode == EXIT_FULL, (ran.stdout[-500:], ran.stderr[-2000:])
+        assert f"the disk holding {data} is full" in ran.stderr, ran.stderr
+        assert "Traceback" not in ran.stderr
+        ballast.unlink()
+        box = BoxProcess(data).start()
+        box.stop()
+
+
+def test_serve_on_a_read_only_filesystem_says_so(tmp_path: Path) -> None:
+    """The kernel remounts an SD card that reports errors read-only; `serve` then says so and
+    what to do, and exits 74, which the unit does not restart on."""
+    with small_disk(tmp_path / "data") as data:
+        add_teacher(data, "alice", PASSWORD)
+        BoxProcess(data).start().stop()
+        subprocess.run(["mount", "-o", "remount,ro", str(data)], check=True)
+        ran = subprocess.run([sys.executable, "-m", "classroom_box", "serve", "--port", "0",
+                              "--data-dir", str(data), "--no-mdns"],
+                             capture_output=True, text=True, timeout=60)
+        assert ran.returncode == EXIT_READ_ONLY, (ran.stdout[-500:], ran.stderr[-2000:])
+        assert f"the filesystem holding {data} is read-only" in ran.stderr, ran.stderr
+        assert "Traceback" not in ran.stderr
