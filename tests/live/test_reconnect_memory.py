@@ -8,6 +8,9 @@ collections postponed for good, each reconnect left ~20 KB of cyclic garbage beh
 failed by a factor of about 40. Over 1,000 measured reconnects a one-off allocator step of
 ~0.5 MB (the same code measured 0.02-0.70 KB each on a loaded machine, the growth the same
 in KB whether 1,000 or 2,000 were measured) was enough to fail it: 2,000 halve that noise.
+Such a step still failed it once at 0.54 KB on a loaded CI run (0.10-0.50 on an idle machine).
+So the 2,000 are measured as two halves and the smaller growth counts: a leak grows both
+halves alike, a one-off step only one of them.
 """
 
 from __future__ import annotations
@@ -70,13 +73,17 @@ async def test_rss_stays_flat_under_reconnect_churn(tmp_path: Path) -> None:
         assert box.proc is not None
         room = await open_classroom(box.url, "alice", CLIENTS)
         await rounds(box.url, room.student_tokens, WARM_UP_ROUNDS)
-        before, fds_before = rss_kb(box.proc.pid), open_fds(box.proc.pid)
-        done = await rounds(box.url, room.student_tokens, MEASURED_ROUNDS)
-        after, fds_after = rss_kb(box.proc.pid), open_fds(box.proc.pid)
+        fds_before = open_fds(box.proc.pid)
+        growth = []
+        for _ in range(2):
+            before = rss_kb(box.proc.pid)
+            done = await rounds(box.url, room.student_tokens, MEASURED_ROUNDS // 2)
+            growth.append((rss_kb(box.proc.pid) - before) / done)
+        fds_after = open_fds(box.proc.pid)
     finally:
         box.stop()
-    per_reconnect = (after - before) / done
-    print(f"RSS {before} -> {after} KB over {done} reconnects: {per_reconnect:.2f} KB each; "
-          f"fds {fds_before} -> {fds_after}")
-    assert per_reconnect <= BOUND_KB_PER_RECONNECT
+    per_reconnect = min(growth)
+    print(f"RSS growth per reconnect in each half: {[round(g, 2) for g in growth]} KB;"
+          f" fds {fds_before} -> {fds_after}")
+    assert per_reconnect <= BOUND_KB_PER_RECONNECT, growth
     assert fds_after <= fds_before + 5
