@@ -67,3 +67,10 @@ def add_teacher(data_dir: Path, username: str, password: str) -> None:
     subprocess.run([sys.executable, "-m", "classroom_box", "teacher", "add", username,
                     "--data-dir", str(data_dir)], input=password + "\n", text=True, check=True,
                    capture_output=True)
+
+
+def serve_until_exit(data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run `serve` that is expected to refuse to start, to its exit (a minute at most)."""
+    return subprocess.run([sys.executable, "-m", "classroom_box", "serve", "--port", "0",
+                           "--data-dir", str(data_dir), "--no-mdns"],
+                          capture_output=True, text=True, timeout=60)

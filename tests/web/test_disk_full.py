@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +24,7 @@ from classroom_box.client import StreamClient
 from classroom_box.domain.storage_faults import EXIT_FULL, EXIT_READ_ONLY
 from tests.disk_support import fill, small_disk
 from tests.helpers import PASSWORD, wait_for
-from tests.process import BoxProcess, add_teacher
+from tests.process import BoxProcess, add_teacher, serve_until_exit
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="mounting a small tmpfs to fill up needs root")
@@ -145,12 +144,9 @@ def test_serve_on_a_full_disk_says_so_and_starts_once_there_is_room(tmp_path: Pa
     with small_disk(tmp_path / "data") as data:
         add_teacher(data, "alice", PASSWORD)
         ballast = fill(data)
-        ran = subprocess.run([sys.executable, "-m", "classroom_box", "serve", "--port", "0",
-                              "--data-dir", str(data), "--no-mdns"],
-                             capture_output=True, text=True, timeout=60)
-        assert ran.returncode == EXIT_FULL, (ran.stdout[-500:], ran.stderr[-2000:])
+        ran = serve_until_exit(data)
+        assert (ran.returncode, "Traceback" in ran.stderr) == (EXIT_FULL, False), ran.stderr
         assert f"the disk holding {data} is full" in ran.stderr, ran.stderr
-        assert "Traceback" not in ran.stderr
         ballast.unlink()
         box = BoxProcess(data).start()
         box.stop()
@@ -163,9 +159,6 @@ def test_serve_on_a_read_only_filesystem_says_so(tmp_path: Path) -> None:
         add_teacher(data, "alice", PASSWORD)
         BoxProcess(data).start().stop()
         subprocess.run(["mount", "-o", "remount,ro", str(data)], check=True)
-        ran = subprocess.run([sys.executable, "-m", "classroom_box", "serve", "--port", "0",
-                              "--data-dir", str(data), "--no-mdns"],
-                             capture_output=True, text=True, timeout=60)
-        assert ran.returncode == EXIT_READ_ONLY, (ran.stdout[-500:], ran.stderr[-2000:])
+        ran = serve_until_exit(data)
+        assert (ran.returncode, "Traceback" in ran.stderr) == (EXIT_READ_ONLY, False), ran.stderr
         assert f"the filesystem holding {data} is read-only" in ran.stderr, ran.stderr
-        assert "Traceback" not in ran.stderr
