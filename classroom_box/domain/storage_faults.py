@@ -1,4 +1,4 @@
-"""What the box does when its storage fails: full, or damaged.
+"""What the box does when its storage fails: full, read-only, or damaged.
 It owns the one mapping of those faults to an answer (HTTP and the socket alike) and a log line,
 and what to tell whoever looks after the box; it must never let one become a traceback per
 request, silence on the socket, or a box that systemd restarts forever.
@@ -29,8 +29,13 @@ DAMAGED = RateLimitedWarning(log, level=logging.ERROR)
 
 def database_damaged(exc: BaseException) -> bool:
     """Whether `exc` is SQLite finding the file damaged (not locked, not full, not busy)."""
+    return _sqlite_code(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _sqlite_code(exc: BaseException) -> int | None:
+    """SQLite's primary result code behind `exc` (extended codes carry it in the low byte)."""
     code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    return code & 0xFF if isinstance(code, int) else None
 
 
 def damage_advice(db_path: Path, cause: BaseException) -> str:
@@ -49,18 +54,17 @@ def startup_refusal(exc: BaseException, db_path: Path) -> tuple[str, int] | None
                 " free space to open its database. Free some and it starts (under systemd, by"
                 " itself: it keeps retrying)."), EXIT_FULL
     if _read_only(exc):
-        return (f"the filesystem holding {db_path.parent} is read-only ({exc}). An SD card that"
-                " reports errors is remounted read-only by the kernel: back up the database"
-                " (`classroom-box backup`), check or replace the card, then start the box."
-                ), EXIT_READ_ONLY
+        return (f"the box cannot write to {db_path} ({exc}). Either the filesystem holding it"
+                " is read-only (the kernel remounts an SD card that reports errors read-only:"
+                " back up the database with `classroom-box backup`, check or replace the card)"
+                " or the file is not the box's to write (check its owner)."), EXIT_READ_ONLY
     return None
 
 
 def _read_only(exc: BaseException) -> bool:
     if isinstance(exc, OSError):
         return exc.errno == errno.EROFS
-    code = getattr(exc, "sqlite_errorcode", None) if isinstance(exc, sqlite3.Error) else None
-    return code is not None and code & 0xFF == sqlite3.SQLITE_READONLY
+    return _sqlite_code(exc) == sqlite3.SQLITE_READONLY
 
 
 def check_readable(db_path: Path) -> None:
